@@ -1,0 +1,54 @@
+"""The `evalsuite` command line: the one place that wires everything together.
+
+Each subcommand lives in its own module of this package and exposes
+``add_parser(subparsers)`` (which sets ``func`` on its parser) returning the
+parser. Library code raises :class:`evalsuite.errors.EvalsuiteError`; this
+module turns those into a message on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from evalsuite import __version__
+from evalsuite.errors import EvalsuiteError
+
+# Subcommand modules, in the order `evalsuite --help` lists them.
+COMMAND_MODULES = [
+    "evalsuite.cli.tasks_cmd",
+    "evalsuite.cli.run_cmd",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evalsuite",
+        description="Evaluate LLM checkpoints: knowledge benchmarks, generation diversity, judging.",
+    )
+    parser.add_argument("--version", action="version", version=f"evalsuite {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EvalsuiteError as exc:
+        print(f"evalsuite {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"evalsuite {args.command}: interrupted; finished items are stored and a rerun resumes.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
