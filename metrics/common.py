@@ -1,0 +1,111 @@
+"""Shared plumbing: grouping by prompt, the two modes, and confidence intervals.
+
+Every metric is defined by up to two statistics:
+
+- ``pooled(doc_weights) -> float``: the metric over all responses, each
+  response counted ``doc_weights[i]`` times (all ones for the plain value;
+  bootstrap multiplicities for a confidence interval).
+- ``per_group(group_index, n_groups) -> array``: the metric within each prompt.
+
+``mode="across"`` reports ``pooled(ones)`` (the "every answer looks the same"
+view); ``mode="within"`` reports the mean over prompts of ``per_group`` (the
+spread among the N samples one prompt got). Intervals resample prompts when
+``groups`` is given, otherwise single responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from evalsuite.errors import ConfigError
+from evalsuite.metrics.bootstrap import bootstrap_ci, check_ci_args, mean_ci
+from evalsuite.metrics.result import MetricResult, make_signature
+
+MODES = ("across", "within")
+
+
+def group_index(groups: Sequence | None, n_docs: int) -> tuple[np.ndarray, int]:
+    """Dense group ids in order of first appearance (one group per doc if None)."""
+    if groups is None:
+        return np.arange(n_docs, dtype=np.int64), n_docs
+    if len(groups) != n_docs:
+        raise ConfigError(f"groups has {len(groups)} entries but there are {n_docs} texts; give one group id per text")
+    seen: dict[Any, int] = {}
+    idx = np.fromiter((seen.setdefault(g, len(seen)) for g in groups), dtype=np.int64, count=n_docs)
+    return idx, len(seen)
+
+
+def check_mode(mode: str, groups: Sequence | None) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "within" and groups is None:
+        raise ConfigError("mode='within' needs groups (one prompt id per text)")
+
+
+def group_means(values: np.ndarray, gidx: np.ndarray, n_groups: int) -> np.ndarray:
+    """Mean of per-doc ``values`` within each group (NaN for an empty group)."""
+    sums = np.bincount(gidx, weights=values, minlength=n_groups)
+    counts = np.bincount(gidx, minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def weighted_mean(values: np.ndarray) -> Callable[[np.ndarray], float]:
+    def pooled(w: np.ndarray) -> float:
+        s = w.sum()
+        return float(np.dot(w, values) / s) if s else float("nan")
+
+    return pooled
+
+
+def finish(
+    name: str,
+    sig_options: dict,
+    *,
+    n_docs: int,
+    groups: Sequence | None,
+    mode: str,
+    ci: bool,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+    pooled: Callable[[np.ndarray], float] | None = None,
+    per_group: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    details: dict | None = None,
+) -> MetricResult:
+    """Compute value (and CI) for the mode and wrap it in a MetricResult."""
+    check_mode(mode, groups)
+    if ci:
+        check_ci_args(confidence, n_boot)
+    gidx, n_groups = group_index(groups, n_docs)
+    details = dict(details or {})
+    interval = None
+    if mode == "within":
+        values = np.asarray(per_group(gidx, n_groups), dtype=float)
+        defined = ~np.isnan(values)
+        value = float(values[defined].mean()) if defined.any() else float("nan")
+        details["groups_undefined"] = int((~defined).sum())
+        if ci:
+            interval = mean_ci(values, n_boot=n_boot, confidence=confidence, seed=seed)
+    else:
+        value = pooled(np.ones(n_docs, dtype=np.int64)) if n_docs else float("nan")
+        if ci:
+            interval = bootstrap_ci(
+                lambda wu: pooled(wu[gidx]), n_groups, n_boot=n_boot, confidence=confidence, seed=seed
+            )
+    opts = dict(sig_options)
+    opts["mode"] = mode
+    if ci:
+        opts["ci"] = f"{confidence:g}/b{n_boot}/s{seed}/{'prompt' if groups is not None else 'response'}"
+    return MetricResult(
+        name=name,
+        value=value,
+        signature=make_signature(name, **opts),
+        ci=interval,
+        n=n_docs,
+        n_groups=n_groups if groups is not None else None,
+        details=details,
+    )

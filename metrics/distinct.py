@@ -1,0 +1,170 @@
+"""distinct-n (Li et al. 2016) and expectation-adjusted distinct, EAD (Liu et al. 2022).
+
+distinct-n = unique n-grams / total n-grams. Corpus level pools all responses;
+response level averages each response's own ratio. A response with no n-gram
+(empty, or shorter than n tokens) has distinct 0 at response level: it is
+counted as an empty answer, not dropped (``details["n_empty"]`` says how many).
+
+EAD divides the number of unique n-grams by its expectation when the same
+number of n-grams is drawn uniformly from a vocabulary of size V:
+``V * (1 - ((V - 1) / V) ** C)``, which removes most of distinct's fall with
+length. Liu et al. use the model tokenizer's vocabulary size for V; pass it as
+``vocab_size``. By default V is the number of distinct tokens observed in the
+texts (``V:obs<value>`` in the signature).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from evalsuite.errors import ConfigError
+from evalsuite.metrics.common import finish, group_means, weighted_mean
+from evalsuite.metrics.ngrams import Encoded, as_encoded
+from evalsuite.metrics.result import MetricResult
+
+LEVELS = ("corpus", "response")
+
+
+def _check_n(n: int) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n must be a positive integer, got {n!r}")
+
+
+def _case(lowercase: bool) -> str:
+    return "lc" if lowercase else "mixed"
+
+
+def ngram_totals(enc: Encoded, n: int) -> np.ndarray:
+    """Number of n-grams in each document."""
+    return np.maximum(enc.lengths - n + 1, 0)
+
+
+def unique_per_group(grams: np.ndarray, docs: np.ndarray, gidx: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct n-grams inside each group."""
+    if len(grams) == 0:
+        return np.zeros(n_groups, dtype=np.int64)
+    pair = np.unique(grams * n_groups + gidx[docs])
+    return np.bincount(pair % n_groups, minlength=n_groups)
+
+
+def _unique_weighted(grams: np.ndarray, docs: np.ndarray, w: np.ndarray) -> int:
+    if len(grams) == 0:
+        return 0
+    if (w > 0).all():
+        return int(grams.max()) + 1  # gram ids are dense
+    present = np.bincount(grams, weights=w[docs]) > 0
+    return int(present.sum())
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def distinct_n(
+    texts,
+    n: int = 2,
+    tokenizer: str = "auto",
+    lowercase: bool = False,
+    *,
+    level: str = "corpus",
+    groups: Sequence | None = None,
+    mode: str = "across",
+    ci: bool = False,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> MetricResult:
+    """distinct-n of ``texts`` (raw strings or token lists), in [0, 1]."""
+    _check_n(n)
+    if level not in LEVELS:
+        raise ConfigError(f"level must be one of {LEVELS}, got {level!r}")
+    enc = as_encoded(texts, tokenizer, lowercase)
+    grams, docs = enc.ngrams(n)
+    totals = ngram_totals(enc, n)
+    per_doc_unique = unique_per_group(grams, docs, np.arange(enc.n_docs), enc.n_docs)
+    per_doc = _ratio(per_doc_unique, totals)
+
+    if level == "corpus":
+
+        def pooled(w):
+            total = float(np.dot(w, totals))
+            return _unique_weighted(grams, docs, w) / total if total else 0.0
+
+        def per_group(gidx, n_groups):
+            uniq = unique_per_group(grams, docs, gidx, n_groups)
+            return _ratio(uniq, np.bincount(gidx, weights=totals, minlength=n_groups))
+
+    else:
+        pooled = weighted_mean(per_doc)
+
+        def per_group(gidx, n_groups):
+            return group_means(per_doc, gidx, n_groups)
+
+    unique_all = int(grams.max()) + 1 if len(grams) else 0
+    details = {
+        "unique": unique_all,
+        "total": int(totals.sum()),
+        "corpus": unique_all / int(totals.sum()) if totals.sum() else 0.0,
+        "response_mean": float(per_doc.mean()) if enc.n_docs else float("nan"),
+        "n_empty": int((totals == 0).sum()),
+    }
+    return finish(
+        "distinct",
+        {"n": n, "level": level, "tok": enc.tokenizer, "case": _case(lowercase)},
+        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
+        pooled=pooled, per_group=per_group, details=details,
+    )
+
+
+def expected_unique(vocab_size: int, total: np.ndarray | float) -> np.ndarray:
+    """Expected number of distinct items among ``total`` uniform draws from ``vocab_size``."""
+    total = np.asarray(total, dtype=float)
+    v = float(vocab_size)
+    if v <= 1:
+        return np.where(total > 0, 1.0, 0.0)
+    # V * (1 - ((V-1)/V)^C), written with log1p/expm1 so it stays exact for large V
+    return -v * np.expm1(total * np.log1p(-1.0 / v))
+
+
+def ead(
+    texts,
+    n: int = 2,
+    tokenizer: str = "auto",
+    lowercase: bool = False,
+    *,
+    vocab_size: int | None = None,
+    groups: Sequence | None = None,
+    mode: str = "across",
+    ci: bool = False,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> MetricResult:
+    """Expectation-adjusted distinct-n (corpus level; per prompt in within mode)."""
+    _check_n(n)
+    enc = as_encoded(texts, tokenizer, lowercase)
+    if vocab_size is not None and (not isinstance(vocab_size, int) or vocab_size < 1):
+        raise ConfigError(f"vocab_size must be a positive integer, got {vocab_size!r}")
+    v = vocab_size if vocab_size is not None else enc.vocab_size
+    grams, docs = enc.ngrams(n)
+    totals = ngram_totals(enc, n)
+
+    def pooled(w):
+        total = float(np.dot(w, totals))
+        return _unique_weighted(grams, docs, w) / float(expected_unique(v, total)) if total else 0.0
+
+    def per_group(gidx, n_groups):
+        uniq = unique_per_group(grams, docs, gidx, n_groups)
+        return _ratio(uniq, expected_unique(v, np.bincount(gidx, weights=totals, minlength=n_groups)))
+
+    vsig = str(v) if vocab_size is not None else f"obs{v}"
+    return finish(
+        "ead",
+        {"n": n, "V": vsig, "tok": enc.tokenizer, "case": _case(lowercase)},
+        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
+        pooled=pooled, per_group=per_group, details={"vocab_size": v},
+    )
