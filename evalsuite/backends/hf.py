@@ -1,0 +1,373 @@
+"""The ``hf`` backend: a transformers causal LM from a local directory or a Hub id.
+
+Log-likelihoods equal lm-evaluation-harness's (same tokenization rule, same
+sums), computed with less work:
+
+* When every continuation is one token that extends the context's tokens (the
+  usual ``" A"`` .. ``" D"`` case, checked item by item, not assumed), one forward
+  pass scores all options, and the vocabulary projection and log-softmax are
+  computed only at the scored position, not at every position.
+* The prompt prefix shared by all questions of a group (description and few-shot
+  exemplars) is run once; its key/value cache is reused by every question whose
+  tokens start with the prefix's tokens.
+* Batches are sorted by length, so padding is small, and right-padded, so no
+  attention mask is needed: causal attention never looks at the padding.
+
+Anything else (a tokenizer that merges the letter into the prompt, multi-token
+continuations) takes lm-eval's general path, and is reported as such.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal
+
+from pydantic import Field
+
+from evalsuite.config import StrictModel
+from evalsuite.errors import ConfigError, ModelError
+from evalsuite.provenance import sha256_file
+from evalsuite.task import MultipleChoiceRequest, MultipleChoiceResult
+
+
+class HFConfig(StrictModel):
+    model: str = Field(description="Local checkpoint directory or Hugging Face Hub id.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: float32 on CPU (exact), the checkpoint's dtype on GPU."
+    )
+    device: str = Field("auto", description="auto: cuda when available, else cpu.")
+    trust_remote_code: bool = Field(False, description="Run code shipped with the checkpoint. Only when you trust it.")
+    batch_size: int = Field(16, ge=1, description="Most sequences in one forward pass.")
+    max_batch_tokens: int = Field(32768, ge=256, description="Most tokens (rows x length, cached prefix included) in one pass.")
+    max_length: int | None = Field(None, ge=8, description="Context window; default from the model config.")
+    truncation: Literal["error", "left"] = Field(
+        "error", description="A prompt longer than the context: an error, or drop tokens from the left (reported per item)."
+    )
+    add_bos_token: bool | None = Field(None, description="Force BOS on/off; default: the tokenizer's own behaviour (as lm-eval).")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's choice.")
+    prefix_sharing: bool = Field(True, description="Reuse the shared prompt prefix's key/value cache.")
+    single_token_fast_path: bool = Field(True, description="Score single-token continuations with one pass per question.")
+
+
+class ModelFingerprint(StrictModel):
+    """What identifies the numbers a model produces: stored results are keyed by it."""
+
+    model: str
+    revision: str | None
+    weights_sha256: str
+    backend: str = "hf"
+    dtype: str
+    device: str
+
+    def store_key(self) -> dict:
+        # The device is left out on purpose: the same weights and dtype give the same
+        # numbers (to float tolerance) on any device, so a rerun elsewhere can resume.
+        return {"model_weights": self.weights_sha256, "backend": self.backend, "dtype": self.dtype}
+
+
+@dataclass
+class _Prepared:
+    index: int
+    context: list[int]
+    # Fast path: one token id per option; general path: the continuation tokens per option.
+    option_tokens: list[int] | None
+    continuations: list[list[int]] | None
+    uses_prefix: bool = False
+    truncated: int = 0
+    lls: list[float] = field(default_factory=list)
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """sha256 over the names and contents of the checkpoint's weight files."""
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ModelError(
+            f"{folder} has no .safetensors weights; evalsuite loads weights only as safetensors "
+            "(convert a .bin checkpoint with `transformers` save_pretrained(safe_serialization=True))"
+        )
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
+def _resolve_checkpoint(model: str, revision: str | None) -> tuple[Path, str | None]:
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"--model {model}: expected a checkpoint directory, got a file")
+        return path, revision
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ModelError(f"--model {model}: no such directory (and it does not look like a Hub id such as org/name)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(
+            model,
+            revision=revision,
+            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.py", "*.tiktoken", "*.jinja"],
+        )
+    except Exception as exc:  # the hub client raises many types; all mean "could not get it"
+        raise ModelError(
+            f"--model {model}: not a local directory, and the Hub download failed ({type(exc).__name__}: {exc}). "
+            "Pass a local checkpoint directory, or check the id and your network/HF_TOKEN."
+        ) from None
+    folder = Path(folder)
+    return folder, folder.name  # a snapshot folder is named by its commit hash
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, config: HFConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.config = config
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        folder, revision = _resolve_checkpoint(config.model, config.revision)
+        device = config.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        started = time.perf_counter()
+        weights_sha = weights_fingerprint(folder)
+        self.hash_seconds = time.perf_counter() - started
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=config.trust_remote_code)
+            dtype = self._choose_dtype(folder, device)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, use_safetensors=True, trust_remote_code=config.trust_remote_code
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"could not load {config.model}: {exc}") from None
+        self.model.to(device).eval()
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.max_length = config.max_length or self._model_max_length()
+        self.fingerprint = ModelFingerprint(
+            model=config.model,
+            revision=revision,
+            weights_sha256=weights_sha,
+            dtype=str(dtype).removeprefix("torch."),
+            device=device,
+        )
+        self.stats = {"single_token_items": 0, "general_items": 0, "prefix_shared_items": 0, "truncated_items": 0}
+
+    def _choose_dtype(self, folder: Path, device: str):
+        import torch
+
+        if self.config.dtype != "auto":
+            return getattr(torch, self.config.dtype)
+        if device == "cpu":
+            return torch.float32
+        from transformers import AutoConfig
+
+        config_dtype = getattr(AutoConfig.from_pretrained(folder, trust_remote_code=self.config.trust_remote_code), "dtype", None)
+        return config_dtype if isinstance(config_dtype, torch.dtype) else torch.float32
+
+    def _model_max_length(self) -> int:
+        # The same chain lm-eval uses, so both see the same window.
+        cfg = self.model.config
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+            value = getattr(cfg, attr, None) or getattr(getattr(cfg, "text_config", None), attr, None)
+            if value:
+                return int(value)
+        tokenizer_max = getattr(self.tokenizer, "model_max_length", None)
+        if tokenizer_max and tokenizer_max < 1_000_000_000:
+            return int(tokenizer_max)
+        return 2048
+
+    # -- tokenization ---------------------------------------------------------
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        kwargs = {} if self.config.add_bos_token is None else {"add_special_tokens": self.config.add_bos_token}
+        return self.tokenizer(texts, **kwargs)["input_ids"]
+
+    def _prepare(self, requests: list[MultipleChoiceRequest]) -> list[_Prepared]:
+        contexts, wholes = [], []
+        for request in requests:
+            context = request.context
+            if not context:
+                raise ConfigError(f"request {request.key}: empty context")
+            # lm-eval moves trailing whitespace of the context into the continuation.
+            stripped = context.rstrip()
+            moved = context[len(stripped):]
+            contexts.append(stripped)
+            wholes.extend(stripped + moved + cont for cont in request.continuations)
+        context_ids = self._encode(contexts)
+        whole_ids = self._encode(wholes)
+        prepared = []
+        offset = 0
+        for i, request in enumerate(requests):
+            ctx = context_ids[i]
+            options = whole_ids[offset: offset + len(request.continuations)]
+            offset += len(request.continuations)
+            # lm-eval's split: continuation = whole[len(context):], whatever the whole's prefix is.
+            conts = [whole[len(ctx):] for whole in options]
+            single = self.config.single_token_fast_path and all(
+                len(whole) == len(ctx) + 1 and whole[: len(ctx)] == ctx for whole in options
+            )
+            item = _Prepared(
+                index=i,
+                context=ctx,
+                option_tokens=[c[0] for c in conts] if single else None,
+                continuations=None if single else conts,
+            )
+            self._check_length(item, request)
+            prepared.append(item)
+        return prepared
+
+    def _check_length(self, item: _Prepared, request: MultipleChoiceRequest) -> None:
+        longest = len(item.context) + (0 if item.option_tokens else max(len(c) for c in item.continuations) - 1)
+        if longest <= self.max_length:
+            return
+        if self.config.truncation == "error":
+            raise ModelError(
+                f"item {request.key}: prompt is {longest} tokens, longer than the model's context of {self.max_length}. "
+                "Use fewer shots (-T shots=N), a model with a longer context, or --truncation left "
+                "(drops tokens from the left, as lm-eval does silently; evalsuite records it per item)."
+            )
+        # Left truncation as lm-eval does it: keep the last max_length+1 tokens of context+continuation.
+        if item.option_tokens is not None:
+            item.continuations = [[token] for token in item.option_tokens]
+            item.option_tokens = None
+        item.truncated = longest - self.max_length
+
+    # -- forward passes ---------------------------------------------------------
+
+    def score(self, requests: list[MultipleChoiceRequest]) -> Iterator[tuple[list[int], list[MultipleChoiceResult]]]:
+        """Score requests of one group (same ``prefix``); yield (indices, results) batch by batch."""
+        import torch
+
+        prepared = self._prepare(requests)
+        fast = [p for p in prepared if p.option_tokens is not None]
+        general = [p for p in prepared if p.option_tokens is None]
+        prefix_cache, prefix_len = None, 0
+        with torch.inference_mode():
+            if fast and self.config.prefix_sharing and requests[0].prefix:
+                prefix_ids = self._encode([requests[0].prefix])[0]
+                sharing = [p for p in fast if len(p.context) > len(prefix_ids) and p.context[: len(prefix_ids)] == prefix_ids]
+                if prefix_ids and sharing:
+                    prefix_cache = self._run_prefix(prefix_ids)
+                    if prefix_cache is not None:
+                        prefix_len = len(prefix_ids)
+                        for p in sharing:
+                            p.uses_prefix = True
+            shared = [p for p in fast if p.uses_prefix]
+            unshared = [p for p in fast if not p.uses_prefix]
+            for batch in self._batches(shared, lambda p: len(p.context) - prefix_len, prefix_len):
+                self._score_single_token(batch, prefix_cache, prefix_len)
+                yield self._emit(batch, requests)
+            for batch in self._batches(unshared, lambda p: len(p.context), 0):
+                self._score_single_token(batch, None, 0)
+                yield self._emit(batch, requests)
+            for item in general:
+                self._score_general(item)
+                yield self._emit([item], requests)
+
+    def _emit(self, batch: list[_Prepared], requests) -> tuple[list[int], list[MultipleChoiceResult]]:
+        results = []
+        for p in batch:
+            path = "single-token" if p.option_tokens is not None else "general"
+            self.stats["single_token_items" if path == "single-token" else "general_items"] += 1
+            self.stats["prefix_shared_items"] += p.uses_prefix
+            self.stats["truncated_items"] += bool(p.truncated)
+            results.append(
+                MultipleChoiceResult(
+                    loglikelihoods=p.lls, path=path, prompt_tokens=len(p.context), truncated_tokens=p.truncated
+                )
+            )
+        return [p.index for p in batch], results
+
+    def _batches(self, items: list[_Prepared], length, cached: int) -> Iterator[list[_Prepared]]:
+        items = sorted(items, key=lambda p: -length(p))
+        batch: list[_Prepared] = []
+        for item in items:
+            longest = length(batch[0]) if batch else length(item)
+            if batch and (len(batch) + 1 > self.config.batch_size or (len(batch) + 1) * (longest + cached) > self.config.max_batch_tokens):
+                yield batch
+                batch = []
+            batch.append(item)
+        if batch:
+            yield batch
+
+    def _run_prefix(self, prefix_ids: list[int]):
+        import torch
+        from transformers import DynamicCache
+
+        ids = torch.tensor([prefix_ids], device=self.device)
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        # Only the plain growing cache can be shared safely by views; other cache
+        # types (sliding windows, recurrent state) fall back to full contexts.
+        if not isinstance(cache, DynamicCache) or not all(
+            type(layer).__name__ == "DynamicLayer" and getattr(layer, "keys", None) is not None for layer in cache.layers
+        ):
+            return None
+        return cache
+
+    @staticmethod
+    def _expand_cache(cache, rows: int):
+        expanded = copy.copy(cache)
+        expanded.layers = []
+        for layer in cache.layers:
+            new_layer = copy.copy(layer)
+            # Views, not copies: DynamicLayer.update concatenates into new tensors,
+            # so the shared prefix tensors are never written.
+            new_layer.keys = layer.keys.expand(rows, -1, -1, -1)
+            new_layer.values = layer.values.expand(rows, -1, -1, -1)
+            expanded.layers.append(new_layer)
+        return expanded
+
+    def _score_single_token(self, batch: list[_Prepared], prefix_cache, prefix_len: int) -> None:
+        import torch
+
+        suffixes = [p.context[prefix_len:] for p in batch]
+        lengths = [len(s) for s in suffixes]
+        longest = max(lengths)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(batch), longest), pad, dtype=torch.long)
+        for row, suffix in enumerate(suffixes):
+            ids[row, : len(suffix)] = torch.tensor(suffix)
+        keep = longest - min(lengths) + 1
+        kwargs = {}
+        if prefix_cache is not None:
+            kwargs["past_key_values"] = self._expand_cache(prefix_cache, len(batch))
+        out = self.model(input_ids=ids.to(self.device), use_cache=prefix_cache is not None, logits_to_keep=keep, **kwargs)
+        logits = out.logits  # [rows, keep, vocab]; position j is sequence position longest - keep + j
+        rows = torch.arange(len(batch))
+        last = torch.tensor(lengths) - 1 - (longest - keep)
+        logprobs = logits[rows, last.to(logits.device)].float().log_softmax(dim=-1)
+        options = torch.tensor([p.option_tokens for p in batch], device=logprobs.device)
+        chosen = logprobs.gather(1, options).cpu().tolist()
+        for p, lls in zip(batch, chosen):
+            p.lls = lls
+
+    def _score_general(self, item: _Prepared) -> None:
+        """lm-eval's path: each option scored on (context + continuation)[-(max_length+1):][:-1]."""
+        import torch
+
+        lls = []
+        for cont in item.continuations:
+            if not cont:  # the tokenizer swallowed the continuation into the context
+                lls.append(0.0)
+                continue
+            sequence = (item.context + cont)[-(self.max_length + 1):]
+            inputs = torch.tensor([sequence[:-1]], device=self.device)
+            out = self.model(input_ids=inputs, logits_to_keep=len(cont))
+            logprobs = out.logits[0].float().log_softmax(dim=-1)
+            targets = torch.tensor(cont, device=logprobs.device)
+            lls.append(float(logprobs.gather(1, targets[:, None]).sum()))
+        item.lls = lls
+
+
+# The names evalsuite.backends.load_backend looks for.
+Config = HFConfig
+Backend = HFBackend

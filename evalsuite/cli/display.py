@@ -1,0 +1,59 @@
+"""Terminal output shared by commands: a progress bar and score tables."""
+
+from __future__ import annotations
+
+import math
+
+
+class ProgressBar:
+    def __init__(self, label: str, total: int, disabled: bool = False):
+        self.label, self.total, self.disabled = label, total, disabled
+        self._bar = None
+
+    def __enter__(self) -> "ProgressBar":
+        if not self.disabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, desc=self.label, unit="q", dynamic_ncols=True)
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.n = done
+            self._bar.refresh()
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _fmt(acc: float, stderr: float) -> str:
+    if math.isnan(acc):
+        return "n/a"
+    return f"{100 * acc:.2f}" + ("" if math.isnan(stderr) else f" ± {100 * stderr:.2f}")
+
+
+def print_scores(record) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    scores = record.scores
+    table = Table(title=f"{record.task.name} v{record.task.version}  ·  {record.model['model']}")
+    table.add_column("scope")
+    table.add_column("name")
+    table.add_column("acc % (± stderr)", justify="right")
+    table.add_column("n", justify="right")
+    overall = scores["overall"]
+    table.add_row("overall", "question-weighted", _fmt(overall["acc"], overall["stderr"]), str(overall["n"]))
+    table.add_row("overall", "mean over subjects", _fmt(scores["overall_subject_mean"]["acc"], float("nan")), str(overall["subjects"]))
+    for name, entry in scores["categories"].items():
+        table.add_row("category", name, _fmt(entry["acc"], entry["stderr"]), str(entry["n"]))
+    for name, entry in scores["subjects"].items():
+        table.add_row("subject", name, _fmt(entry["acc"], entry["stderr"]), str(entry["n"]))
+    Console().print(table)
+    t = record.timings
+    print(
+        f"{t.items_total} questions: {t.items_computed} computed, {t.items_from_store} from the store; "
+        f"{t.compute_seconds:.1f}s compute, {t.total_seconds:.1f}s total. Paths: {record.computation}"
+    )

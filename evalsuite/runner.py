@@ -1,0 +1,104 @@
+"""Run one task against one model: fetch what the store has, compute the rest, score, write.
+
+The runner knows tasks only through :class:`evalsuite.task.Task` and backends
+only through their ``score`` and ``fingerprint``. Results are stored after every
+batch, so an interrupted run loses at most one batch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from evalsuite.provenance import git_state, package_versions
+from evalsuite.results import RunResult, TaskSpec, Timings, atomic_write_text, write_jsonl
+from evalsuite.store import ResultStore, request_hash, run_key
+from evalsuite.task import MultipleChoiceResult, Task
+
+
+def default_store_path() -> Path:
+    if os.environ.get("EVALSUITE_STORE"):
+        return Path(os.environ["EVALSUITE_STORE"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "evalsuite" / "results.sqlite"
+
+
+def evaluate(
+    task: Task,
+    backend,
+    store: ResultStore,
+    out_dir: str | Path | None = None,
+    model_load_seconds: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+    backend_config: dict[str, Any] | None = None,
+) -> RunResult:
+    """Evaluate ``task`` with ``backend``; write ``results.json`` and ``samples.jsonl`` to ``out_dir``."""
+    started_wall = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    requests = task.requests()
+    resolved = task.resolved_params()
+    key = run_key(backend.fingerprint.store_key(), task.name, task.version, resolved)
+    store.register_run(key, backend.fingerprint.store_key(), task.name, task.version, resolved)
+    hashes = [request_hash(r.model_dump()) for r in requests]
+    stored = store.fetch(key, hashes)
+    results: list[MultipleChoiceResult | None] = [
+        MultipleChoiceResult.model_validate(stored[h]) if h in stored else None for h in hashes
+    ]
+    from_store = sum(r is not None for r in results)
+    done = from_store
+    if progress:
+        progress(done, len(requests))
+
+    pending_by_group: dict[str, list[int]] = {}
+    for i, result in enumerate(results):
+        if result is None:
+            pending_by_group.setdefault(requests[i].group, []).append(i)
+    compute_started = time.perf_counter()
+    for positions in pending_by_group.values():
+        group_requests = [requests[i] for i in positions]
+        for local_indices, batch_results in backend.score(group_requests):
+            rows = []
+            for local, result in zip(local_indices, batch_results):
+                i = positions[local]
+                results[i] = result
+                rows.append((hashes[i], requests[i].key, result.model_dump()))
+            store.put_many(key, rows)
+            done += len(rows)
+            if progress:
+                progress(done, len(requests))
+    compute_seconds = time.perf_counter() - compute_started
+
+    scores, samples = task.score(requests, results)
+    computation: dict[str, int] = {}
+    for result in results:
+        computation[f"{result.path}_items"] = computation.get(f"{result.path}_items", 0) + 1
+        computation["truncated_items"] = computation.get("truncated_items", 0) + bool(result.truncated_tokens)
+    record = RunResult(
+        task=TaskSpec(name=task.name, version=task.version, params_passed=task.params_passed, params_resolved=resolved),
+        model=backend.fingerprint.model_dump(),
+        backend_config=backend_config or {},
+        seeds={"fewshot": None, "sampling": None},
+        task_metadata=task.run_metadata(),
+        computation=computation,
+        git=git_state(),
+        packages=package_versions(),
+        store=str(store.path),
+        timings=Timings(
+            started=started_wall,
+            total_seconds=time.perf_counter() - started + model_load_seconds,
+            model_load_seconds=model_load_seconds,
+            compute_seconds=compute_seconds,
+            items_total=len(requests),
+            items_computed=len(requests) - from_store,
+            items_from_store=from_store,
+        ),
+        scores=scores,
+    )
+    if out_dir is not None:
+        out = Path(out_dir)
+        write_jsonl(out / "samples.jsonl", samples)
+        atomic_write_text(out / "results.json", record.model_dump_json(indent=2))
+    return record
