@@ -10,7 +10,9 @@ Every metric is defined by up to two statistics:
 ``mode="across"`` reports ``pooled(ones)`` (the "every answer looks the same"
 view); ``mode="within"`` reports the mean over prompts of ``per_group`` (the
 spread among the N samples one prompt got). Intervals resample prompts when
-``groups`` is given, otherwise single responses.
+``groups`` is given, otherwise single responses: a percentile bootstrap of the
+mean over prompts in within mode, centred half-sampling for the pooled value
+in across mode (see ``bootstrap.py`` for why the plain bootstrap is biased there).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.bootstrap import bootstrap_ci, check_ci_args, mean_ci
+from evalsuite.metrics.bootstrap import check_ci_args, half_sample_ci, mean_ci
 from evalsuite.metrics.result import MetricResult, make_signature
 
 MODES = ("across", "within")
@@ -93,13 +95,15 @@ def finish(
     else:
         value = pooled(np.ones(n_docs, dtype=np.int64)) if n_docs else float("nan")
         if ci:
-            interval = bootstrap_ci(
-                lambda wu: pooled(wu[gidx]), n_groups, n_boot=n_boot, confidence=confidence, seed=seed
+            interval = half_sample_ci(
+                lambda wu: pooled(wu[gidx]), n_groups, value, n_boot=n_boot, confidence=confidence, seed=seed
             )
     opts = dict(sig_options)
     opts["mode"] = mode
     if ci:
-        opts["ci"] = f"{confidence:g}/b{n_boot}/s{seed}/{'prompt' if groups is not None else 'response'}"
+        method = "boot" if mode == "within" else "half"
+        unit = "prompt" if groups is not None else "response"
+        opts["ci"] = f"{confidence:g}/{method}{n_boot}/s{seed}/{unit}"
     return MetricResult(
         name=name,
         value=value,

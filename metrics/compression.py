@@ -2,8 +2,9 @@
 
 Compression ratio = bytes of the texts joined by single spaces (UTF-8) over
 the size of their gzip file. Text compressed once, with mtime 0 so the number
-is reproducible. (The reference ``diversity`` package compresses twice, which
-understates the ratio on highly repetitive text, exactly where it matters.)
+is reproducible. (The ``diversity`` package compresses twice; the compressed
+stream of highly repetitive text is itself compressible, so its ratio comes
+out inflated exactly where the metric matters.)
 Higher = more redundant = less diverse.
 """
 
