@@ -9,82 +9,34 @@ equal within 1e-4.
 
 from __future__ import annotations
 
-import csv
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from evalsuite.provenance import sha256_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-HERE = Path(__file__).resolve().parent
-TEMPLATES = HERE.parent / "lm_eval_tasks"
+_spec = importlib.util.spec_from_file_location(
+    "local_tasks", Path(__file__).resolve().parents[1] / "lm_eval_tasks" / "local_tasks.py"
+)
+local_tasks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(local_tasks)
 LIMIT = 12
 CASES = {"mmlu": ["anatomy", "high_school_geography"], "ceval": ["accountant", "high_school_chinese"]}
 
 
-def _lm_eval_tasks_dir() -> Path:
-    import lm_eval
-
-    return Path(lm_eval.__file__).parent / "tasks"
-
-
-def _read_lm_eval_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
 def test_templates_match_installed_lm_eval():
     official = {
-        "mmlu_local.yaml": _lm_eval_tasks_dir() / "mmlu" / "default" / "_default_template_yaml",
-        "ceval_local.yaml": _lm_eval_tasks_dir() / "ceval" / "_default_ceval_yaml",
+        "mmlu_local.yaml": local_tasks.lm_eval_tasks_dir() / "mmlu" / "default" / "_default_template_yaml",
+        "ceval_local.yaml": local_tasks.lm_eval_tasks_dir() / "ceval" / "_default_ceval_yaml",
     }
     for ours, theirs in official.items():
-        mine, reference = _read_lm_eval_yaml(TEMPLATES / ours), _read_lm_eval_yaml(theirs)
+        mine, reference = local_tasks.read_yaml(local_tasks.TEMPLATES / ours), local_tasks.read_yaml(theirs)
         for key in ("doc_to_text", "doc_to_choice", "doc_to_target", "fewshot_split", "fewshot_config", "output_type"):
             assert mine[key] == reference[key], f"{ours}: {key} differs from lm-eval's {theirs.name}"
-
-
-def _write_lm_eval_data(benchmark: str, subject: str, source: Path, dest: Path) -> dict[str, str]:
-    files = {}
-    for split in ("dev", "test" if benchmark == "mmlu" else "val"):
-        with open(source / benchmark / split / f"{subject}_{split}.csv", encoding="utf-8", newline="") as handle:
-            rows = list(csv.reader(handle))
-        if benchmark == "mmlu":
-            records = [
-                {"question": r[0], "subject": subject, "choices": r[1:5], "answer": "ABCD".index(r[5])} for r in rows
-            ]
-        else:
-            header, body = rows[0], rows[1:]
-            records = [dict(zip(header, r)) for r in body]
-        path = dest / f"{benchmark}_{subject}_{split}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-        files[split] = str(path)
-    return files
-
-
-def _write_task_yamls(source: Path, dest: Path) -> dict[str, tuple[str, str]]:
-    (dest / "mmlu_local.yaml").write_text((TEMPLATES / "mmlu_local.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    (dest / "ceval_local.yaml").write_text((TEMPLATES / "ceval_local.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    tasks = {}
-    for benchmark, subjects in CASES.items():
-        for subject in subjects:
-            if benchmark == "mmlu":
-                official = _read_lm_eval_yaml(_lm_eval_tasks_dir() / "mmlu" / "default" / f"mmlu_{subject}.yaml")
-            else:
-                official = _read_lm_eval_yaml(_lm_eval_tasks_dir() / "ceval" / f"ceval-valid_{subject}.yaml")
-            name = f"local_{benchmark}_{subject}"
-            config = {
-                "include": f"{benchmark}_local.yaml",
-                "task": name,
-                "description": official["description"],
-                "dataset_kwargs": {"data_files": _write_lm_eval_data(benchmark, subject, source, dest)},
-            }
-            (dest / f"{name}.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-            tasks[name] = (benchmark, subject)
-    return tasks
 
 
 def _run_lm_eval(model_dir: Path, task_dir: Path, names: list[str], shots: int) -> dict:
@@ -113,7 +65,7 @@ def test_same_prompts_predictions_and_loglikelihoods(tiny_model, data_dir, tmp_p
     from evalsuite.store import ResultStore
 
     benchmarks = data_dir / "benchmarks"
-    tasks = _write_task_yamls(benchmarks, tmp_path)
+    tasks = local_tasks.write_tasks(CASES, benchmarks, tmp_path)
     reference = _run_lm_eval(tiny_model, tmp_path, sorted(tasks), shots)
 
     backend = load_backend("hf", {"model": str(tiny_model), "batch_size": 8})

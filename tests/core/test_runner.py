@@ -1,0 +1,165 @@
+"""Runner, store and hf backend on a tiny local model: resumption, keys, fast path vs general path."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import evalsuite.tasks  # noqa: F401
+from evalsuite.backends import load_backend
+from evalsuite.errors import ModelError
+from evalsuite.registry import get_task
+from evalsuite.runner import evaluate
+from evalsuite.store import ResultStore
+
+EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
+SUBJECTS = "anatomy,astronomy,virology,marketing"
+
+
+def _samples(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _stored(store: Path) -> int:
+    try:
+        with sqlite3.connect(store) as db:
+            return db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.integration
+def test_killed_run_resumes_without_recomputing(tiny_model, data_dir, tmp_path):
+    store = tmp_path / "store.sqlite"
+    base = [
+        EVALSUITE, "run", "--model", str(tiny_model), "--task", "mmlu", "-T", f"subjects={SUBJECTS}",
+        "-T", "shots=1", "--data-dir", str(data_dir / "benchmarks"), "--no-progress", "--threads", "1",
+    ]
+    cmd = [*base, "--store", str(store), "--batch-size", "1"]
+    process = subprocess.Popen([*cmd, "--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while _stored(store) < 40 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stored_at_kill = _stored(store)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed; make it longer"
+    assert 40 <= stored_at_kill
+    assert not (tmp_path / "killed" / "results.json").exists()
+
+    subprocess.run([*cmd, "--out", str(tmp_path / "resumed")], check=True, capture_output=True)
+    resumed = json.loads((tmp_path / "resumed" / "results.json").read_text())
+    total = resumed["timings"]["items_total"]
+    assert stored_at_kill < total
+    assert resumed["timings"]["items_from_store"] == stored_at_kill
+    assert resumed["timings"]["items_computed"] == total - stored_at_kill
+
+    fresh = tmp_path / "fresh.sqlite"
+    subprocess.run([*base, "--store", str(fresh), "--out", str(tmp_path / "fresh")], check=True, capture_output=True)
+    uninterrupted = json.loads((tmp_path / "fresh" / "results.json").read_text())
+    assert resumed["scores"] == uninterrupted["scores"]
+    for a, b in zip(_samples(tmp_path / "resumed"), _samples(tmp_path / "fresh"), strict=True):
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-5)
+        assert a["prediction"] == b["prediction"]
+
+
+def _mmlu(data_dir, **params):
+    return get_task("mmlu")({"subjects": ["anatomy"], "limit": 10, **params}, data_dir=data_dir / "benchmarks")
+
+
+@pytest.mark.integration
+def test_fast_path_equals_general_path(tiny_model, data_dir, tmp_path):
+    """The single-token + prefix-cache path gives lm-eval's general-path numbers."""
+    fast = load_backend("hf", {"model": str(tiny_model)})
+    general = load_backend("hf", {"model": str(tiny_model), "single_token_fast_path": False, "prefix_sharing": False})
+    task = _mmlu(data_dir, shots=3)
+    with ResultStore(tmp_path / "a.sqlite") as a, ResultStore(tmp_path / "b.sqlite") as b:
+        fast_record = evaluate(task, fast, a, out_dir=tmp_path / "fast")
+        general_record = evaluate(task, general, b, out_dir=tmp_path / "general")
+    assert fast_record.computation == {"single-token_items": 10, "truncated_items": 0}
+    assert general_record.computation == {"general_items": 10, "truncated_items": 0}
+    assert fast.stats["prefix_shared_items"] == 10
+    for x, y in zip(_samples(tmp_path / "fast"), _samples(tmp_path / "general"), strict=True):
+        assert x["loglikelihoods"] == pytest.approx(y["loglikelihoods"], abs=1e-5)
+
+
+@pytest.mark.integration
+def test_store_does_not_serve_one_models_answers_to_another(tiny_model, data_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model, other)
+    weights = load_file(other / "model.safetensors")
+    weights = {k: v * 1.5 if v.ndim == 2 else v for k, v in weights.items()}
+    save_file(weights, other / "model.safetensors", metadata={"format": "pt"})
+    task = _mmlu(data_dir)
+    with ResultStore(tmp_path / "shared.sqlite") as store:
+        first = evaluate(task, load_backend("hf", {"model": str(tiny_model)}), store)
+        second = evaluate(task, load_backend("hf", {"model": str(other)}), store)
+        again = evaluate(task, load_backend("hf", {"model": str(tiny_model)}), store)
+    assert first.model["weights_sha256"] != second.model["weights_sha256"]
+    assert second.timings.items_from_store == 0 and second.timings.items_computed == 10
+    assert again.timings.items_from_store == 10 and again.timings.items_computed == 0
+
+
+@pytest.mark.integration
+def test_prompt_longer_than_context_is_an_error_or_reported(tiny_model, data_dir, tmp_path):
+    task = _mmlu(data_dir, shots=5)
+    strict = load_backend("hf", {"model": str(tiny_model), "max_length": 64})
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(ModelError, match=r"item anatomy/0: prompt is \d+ tokens, longer than the model's context of 64"):
+            evaluate(task, strict, store)
+        lenient = load_backend("hf", {"model": str(tiny_model), "max_length": 64, "truncation": "left"})
+        record = evaluate(task, lenient, store, out_dir=tmp_path / "t")
+    assert record.computation["truncated_items"] == 10
+    assert all(s["truncated_tokens"] > 0 for s in _samples(tmp_path / "t"))
+
+
+def test_missing_model_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="no such directory"):
+        load_backend("hf", {"model": str(tmp_path / "missing")})
+
+
+def test_bin_only_checkpoint_is_refused(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelError, match="no .safetensors weights"):
+        load_backend("hf", {"model": str(tmp_path / "ckpt")})
+
+
+@pytest.mark.integration
+def test_cli_run_writes_results_and_samples(tiny_model, data_dir, tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [EVALSUITE, "run", "--model", str(tiny_model), "--task", "ceval", "-T", "subjects=accountant,logic",
+         "-T", "limit=5", "--data-dir", str(data_dir / "benchmarks"), "--out", str(out),
+         "--store", str(tmp_path / "s.sqlite"), "--no-progress"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "question-weighted" in result.stdout and "accountant" in result.stdout
+    record = json.loads((out / "results.json").read_text())
+    assert record["task"]["params_resolved"]["subjects"] == ["accountant", "logic"]
+    assert record["task"]["params_passed"] == {"subjects": "accountant,logic", "limit": 5}
+    assert record["git"]["commit"] and "torch" in record["packages"]
+    samples = _samples(out)
+    assert [(s["subject"], s["index"]) for s in samples] == [("accountant", i) for i in range(5)] + [("logic", i) for i in range(5)]
+    for sample in samples:
+        assert set(sample) >= {"subject", "index", "loglikelihoods", "prediction", "target", "correct", "prompt_sha256"}
+        assert sample["correct"] == (sample["prediction"] == sample["target"])
+
+
+def test_cli_reports_unknown_parameter_with_exit_code_2(tmp_path):
+    result = subprocess.run(
+        [EVALSUITE, "run", "--model", str(tmp_path), "--task", "mmlu", "-T", "shot=5"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "shot: unknown field" in result.stderr and "known fields: limit, prompt, shots, subjects" in result.stderr
