@@ -21,7 +21,7 @@ import numpy as np
 
 from evalsuite.errors import ConfigError
 from evalsuite.metrics.common import finish, group_means, weighted_mean
-from evalsuite.metrics.ngrams import Encoded, as_encoded
+from evalsuite.metrics.ngrams import Encoded, as_encoded, unique_sorted
 from evalsuite.metrics.result import MetricResult
 
 LEVELS = ("corpus", "response")
@@ -41,11 +41,17 @@ def ngram_totals(enc: Encoded, n: int) -> np.ndarray:
     return np.maximum(enc.lengths - n + 1, 0)
 
 
-def unique_per_group(grams: np.ndarray, docs: np.ndarray, gidx: np.ndarray, n_groups: int) -> np.ndarray:
-    """Number of distinct n-grams inside each group."""
-    if len(grams) == 0:
+def unique_per_doc(enc: Encoded, n: int) -> np.ndarray:
+    """Number of distinct n-grams inside each document."""
+    return np.bincount(enc.table(n).pair_doc, minlength=enc.n_docs)
+
+
+def unique_per_group(enc: Encoded, n: int, gidx: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct n-grams inside each group of documents."""
+    t = enc.table(n)
+    if len(t.pair_gram) == 0:
         return np.zeros(n_groups, dtype=np.int64)
-    pair = np.unique(grams * n_groups + gidx[docs])
+    pair = unique_sorted(t.pair_gram * n_groups + gidx[t.pair_doc])
     return np.bincount(pair % n_groups, minlength=n_groups)
 
 
@@ -85,8 +91,6 @@ def distinct_n(
     enc = as_encoded(texts, tokenizer, lowercase)
     grams, docs = enc.ngrams(n)
     totals = ngram_totals(enc, n)
-    per_doc_unique = unique_per_group(grams, docs, np.arange(enc.n_docs), enc.n_docs)
-    per_doc = _ratio(per_doc_unique, totals)
 
     if level == "corpus":
 
@@ -95,21 +99,19 @@ def distinct_n(
             return _unique_weighted(grams, docs, w) / total if total else 0.0
 
         def per_group(gidx, n_groups):
-            uniq = unique_per_group(grams, docs, gidx, n_groups)
+            uniq = unique_per_group(enc, n, gidx, n_groups)
             return _ratio(uniq, np.bincount(gidx, weights=totals, minlength=n_groups))
 
     else:
+        per_doc = _ratio(unique_per_doc(enc, n), totals)
         pooled = weighted_mean(per_doc)
 
         def per_group(gidx, n_groups):
             return group_means(per_doc, gidx, n_groups)
 
-    unique_all = int(grams.max()) + 1 if len(grams) else 0
     details = {
-        "unique": unique_all,
+        "unique": enc.table(n).n_distinct,
         "total": int(totals.sum()),
-        "corpus": unique_all / int(totals.sum()) if totals.sum() else 0.0,
-        "response_mean": float(per_doc.mean()) if enc.n_docs else float("nan"),
         "n_empty": int((totals == 0).sum()),
     }
     return finish(
@@ -158,7 +160,7 @@ def ead(
         return _unique_weighted(grams, docs, w) / float(expected_unique(v, total)) if total else 0.0
 
     def per_group(gidx, n_groups):
-        uniq = unique_per_group(grams, docs, gidx, n_groups)
+        uniq = unique_per_group(enc, n, gidx, n_groups)
         return _ratio(uniq, expected_unique(v, np.bincount(gidx, weights=totals, minlength=n_groups)))
 
     vsig = str(v) if vocab_size is not None else f"obs{v}"

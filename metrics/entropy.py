@@ -18,7 +18,7 @@ import numpy as np
 
 from evalsuite.errors import ConfigError
 from evalsuite.metrics.common import finish, group_means, weighted_mean
-from evalsuite.metrics.ngrams import Encoded, as_encoded
+from evalsuite.metrics.ngrams import Encoded, as_encoded, unique_inverse
 from evalsuite.metrics.result import MetricResult
 from evalsuite.metrics.tokenize import tokenize
 
@@ -40,14 +40,23 @@ def _entropy_from_counts(counts: np.ndarray) -> float:
     return float(math.log(total) - np.dot(counts, np.log(counts)) / total)
 
 
-def group_entropy(keys: np.ndarray, gidx_of_key: np.ndarray, n_groups: int) -> np.ndarray:
-    """Entropy of the distribution of ``keys`` inside each group."""
-    out = np.zeros(n_groups)
-    if len(keys) == 0:
-        return out
-    pair, c = np.unique(keys * n_groups + gidx_of_key, return_counts=True)
-    g = pair % n_groups
-    c = c.astype(float)
+def group_entropy(enc: Encoded, n: int, gidx: np.ndarray, n_groups: int) -> np.ndarray:
+    """Entropy of the n-gram distribution inside each group of documents."""
+    t = enc.table(n)
+    if len(t.pair_gram) == 0:
+        return np.zeros(n_groups)
+    if n_groups == enc.n_docs and (gidx == np.arange(n_groups)).all():
+        g, c = t.pair_doc, t.pair_count.astype(float)
+    else:
+        # merge the (n-gram, doc) pairs into (n-gram, group) pairs
+        keys = t.pair_gram * n_groups + gidx[t.pair_doc]
+        uniq, inverse, _ = unique_inverse(keys)
+        c = np.bincount(inverse, weights=t.pair_count)
+        g = uniq % n_groups
+    return _entropy_by(g, c, n_groups)
+
+
+def _entropy_by(g: np.ndarray, c: np.ndarray, n_groups: int) -> np.ndarray:
     tot = np.bincount(g, weights=c, minlength=n_groups)
     clogc = np.bincount(g, weights=c * np.log(c), minlength=n_groups)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -84,7 +93,7 @@ def ngram_entropy(
         return _entropy_from_counts(np.bincount(grams, weights=w[docs])) / scale
 
     def per_group(gidx, n_groups):
-        return group_entropy(grams, gidx[docs], n_groups) / scale
+        return group_entropy(enc, n, gidx, n_groups) / scale
 
     return finish(
         "entropy",
@@ -96,7 +105,7 @@ def ngram_entropy(
 
 def normalized_entropy_per_doc(enc: Encoded) -> np.ndarray:
     """Token entropy / log(#tokens) of each document (0 when it has < 2 tokens)."""
-    h = group_entropy(enc.ids, enc.doc_of_token, enc.n_docs)
+    h = group_entropy(enc, 1, np.arange(enc.n_docs), enc.n_docs)
     lengths = enc.lengths.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(lengths > 1, h / np.log(np.maximum(lengths, 2.0)), 0.0)

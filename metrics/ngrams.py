@@ -50,43 +50,71 @@ class Encoded:
         Gram ids are dense in ``0..n_distinct-1`` and equal exactly when the
         n-grams are equal (no hashing, no collisions).
         """
-        if n < 1:
+        t = self.table(n)
+        return t.gram, t.doc
+
+    def table(self, n: int) -> "NgramTable":
+        """All order-n counts, from one sort of (n-gram, document) keys."""
+        if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n-gram order must be >= 1, got {n}")
-        key = ("ngrams", n)
+        key = ("table", int(n))
         if key not in self._cache:
-            keys, bound, valid = self._keys(n)
-            grams, _ = _compact(keys[valid])
-            self._cache[key] = (grams, self.doc_of_token[valid])
+            self._cache[key] = self._build_table(int(n))
         return self._cache[key]
 
-    def _keys(self, n: int) -> tuple[np.ndarray, int, np.ndarray]:
-        # Returns per-position keys (valid where an n-gram starts), an exclusive
-        # upper bound of the key values, and the validity mask.
-        ck = ("keys", n)
-        if ck in self._cache:
-            return self._cache[ck]
+    def _build_table(self, n: int) -> "NgramTable":
         total = len(self.ids)
         ends = np.repeat(self.offsets[1:], self.lengths)
-        valid = np.arange(total, dtype=np.int64) + n <= ends
+        starts = np.flatnonzero(np.arange(total, dtype=np.int64) + n <= ends)
+        doc = self.doc_of_token[starts]
+        v = max(self.vocab_size, 1)
         if n == 1:
-            out = (self.ids, max(self.vocab_size, 1), valid)
+            raw, bound = self.ids, v
         else:
-            prev, bound, _ = self._keys(n - 1)
-            v = max(self.vocab_size, 1)
-            if bound > _INT64_MAX // v:
-                # compact the previous order so the product fits in int64
-                pv = prev.copy()
-                prev_valid = self._keys(n - 1)[2]
-                pv[prev_valid], bound = _compact(prev[prev_valid])
-                pv[~prev_valid] = 0
-                prev = pv
-            keys = np.zeros(total, dtype=np.int64)
-            m = total - n + 1
-            if m > 0:
-                keys[:m] = prev[:m] * v + self.ids[n - 1 :]
-            out = (keys, bound * v, valid)
-        self._cache[ck] = out
-        return out
+            # extend the (n-1)-gram ids, which are dense, by the next token:
+            # the key is below n_distinct(n-1) * V, far inside int64
+            prev = self.table(n - 1)
+            prev_full = np.zeros(total, dtype=np.int64)
+            prev_full[prev.starts] = prev.gram
+            raw = prev_full[starts] * v + self.ids[starts + n - 1]
+            bound = prev.n_distinct * v
+        if n == 1:
+            raw = raw[starts]
+        n_docs = max(self.n_docs, 1)
+        if len(raw) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return NgramTable(starts, empty, doc, 0, empty, empty, empty, empty)
+        if bound <= _INT64_MAX // n_docs:
+            # one sort by (n-gram, document) gives the n-gram ids and the
+            # per-document counts at once
+            comb = raw * n_docs + doc
+            order = np.argsort(comb)
+            cs = comb[order]
+            new_pair = np.r_[True, cs[1:] != cs[:-1]]
+            rs = cs // n_docs
+        else:  # pragma: no cover - needs more than ~1e18 (n-gram, doc) combinations
+            order = np.lexsort((doc, raw))
+            rs = raw[order]
+            ds = doc[order]
+            new_pair = np.r_[True, (rs[1:] != rs[:-1]) | (ds[1:] != ds[:-1])]
+        new_gram = np.r_[True, rs[1:] != rs[:-1]]
+        sorted_gram = np.cumsum(new_gram) - 1
+        gram = np.empty(len(raw), dtype=np.int64)
+        gram[order] = sorted_gram
+        pair_starts = np.flatnonzero(new_pair)
+        pair_count = np.diff(np.r_[pair_starts, len(raw)])
+        pair_of = np.empty(len(raw), dtype=np.int64)
+        pair_of[order] = np.cumsum(new_pair) - 1
+        return NgramTable(
+            starts=starts,
+            gram=gram,
+            doc=doc,
+            n_distinct=int(sorted_gram[-1]) + 1,
+            pair_gram=sorted_gram[pair_starts],
+            pair_doc=doc[order][pair_starts],
+            pair_count=pair_count,
+            pair_of=pair_of,
+        )
 
     def subset(self, docs: np.ndarray) -> "Encoded":
         """A new Encoded with the given documents (repeats allowed), same vocabulary."""
@@ -99,24 +127,70 @@ class Encoded:
         return Encoded(self.ids[idx], offsets, self.vocab_size, self.tokenizer)
 
 
-def _compact(keys: np.ndarray) -> tuple[np.ndarray, int]:
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    return inverse.astype(np.int64, copy=False).reshape(-1), len(uniq)
+# np.unique is avoided on purpose: numpy 2.x answers it with a hash table that
+# degrades badly on our structured int64 keys (about 10x slower than sorting
+# here), and a plain sort is predictable.
+
+
+def unique_sorted(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values."""
+    if len(keys) == 0:
+        return keys.copy()
+    s = np.sort(keys)
+    return s[np.r_[True, s[1:] != s[:-1]]]
+
+
+def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and how often each occurs."""
+    if len(keys) == 0:
+        return keys.copy(), np.zeros(0, dtype=np.int64)
+    s = np.sort(keys)
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    return s[starts], np.diff(np.r_[starts, len(s)])
+
+
+def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted distinct values, the index of each key's value, and the counts."""
+    if len(keys) == 0:
+        return keys.copy(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    s = keys[order]
+    new = np.r_[True, s[1:] != s[:-1]]
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    return s[starts], inverse, np.diff(np.r_[starts, len(s)])
+
+
+@dataclass(frozen=True)
+class NgramTable:
+    """Order-n n-grams of an Encoded corpus.
+
+    Per occurrence (text order): ``starts`` (token position), ``gram`` (dense
+    id), ``doc``. Per distinct (n-gram, document) pair, sorted by n-gram then
+    document: ``pair_gram``, ``pair_doc``, ``pair_count``; ``pair_of`` maps
+    each occurrence to its pair.
+    """
+
+    starts: np.ndarray
+    gram: np.ndarray
+    doc: np.ndarray
+    n_distinct: int
+    pair_gram: np.ndarray
+    pair_doc: np.ndarray
+    pair_count: np.ndarray
+    pair_of: np.ndarray
 
 
 def encode(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) -> Encoded:
     """Tokenize ``texts`` (strings or token lists) and map tokens to ids."""
-    vocab: dict[str, int] = {}
     if tokenizer == "auto" and not is_pretokenized(texts) and len(texts) > 0:
         from evalsuite.metrics.tokenize import _check_strings
 
         _check_strings(texts)
-        vocab[SEP] = 0
-        # setdefault evaluates len(vocab) before inserting, so a new token gets
-        # the next free id; this comprehension is the only per-token Python work.
-        flat = np.fromiter(
-            (vocab.setdefault(t, len(vocab)) for t in auto_flat(texts, lowercase)), dtype=np.int64
-        )
+        tokens = auto_flat(texts, lowercase)
+        vocab = _vocabulary(tokens, first=SEP)
+        flat = np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens))
         is_sep = flat == 0
         sep_pos = np.flatnonzero(is_sep)
         ids = flat[~is_sep] - 1
@@ -128,10 +202,18 @@ def encode(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) ->
     lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
     offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    ids = np.fromiter(
-        (vocab.setdefault(t, len(vocab)) for toks in token_lists for t in toks), dtype=np.int64, count=int(offsets[-1])
-    )
+    flat_tokens = [t for toks in token_lists for t in toks]
+    vocab = _vocabulary(flat_tokens)
+    ids = np.fromiter(map(vocab.__getitem__, flat_tokens), dtype=np.int64, count=len(flat_tokens))
     return Encoded(ids, offsets, len(vocab), name)
+
+
+def _vocabulary(tokens: list[str], first: str | None = None) -> dict[str, int]:
+    # dict.fromkeys and map(dict.__getitem__) run in C; a Python loop with
+    # setdefault costs several times more per token.
+    keys = dict.fromkeys([first]) if first is not None else {}
+    keys.update(dict.fromkeys(tokens))
+    return {t: i for i, t in enumerate(keys)}
 
 
 def as_encoded(texts, tokenizer: str = "auto", lowercase: bool = False) -> Encoded:

@@ -29,10 +29,9 @@ KINDS = ("seq-rep", "rep-w", "rep-r", "rate", "duplicates")
 
 
 def _pair_counts(enc: Encoded, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(doc, count, inverse) per distinct (doc, n-gram) pair; inverse maps occurrences to pairs."""
-    grams, docs = enc.ngrams(n)
-    pair, inverse, count = np.unique(grams * enc.n_docs + docs, return_inverse=True, return_counts=True)
-    return pair % enc.n_docs, count, inverse.reshape(-1)
+    """(doc, count) per distinct (doc, n-gram) pair, and each occurrence's pair."""
+    t = enc.table(n)
+    return t.pair_doc, t.pair_count, t.pair_of
 
 
 def seq_rep_per_doc(enc: Encoded, n: int) -> np.ndarray:

@@ -58,31 +58,30 @@ class SelfBleuConfig:
 
 
 def clipped_matches(enc: Encoded, gidx: np.ndarray, n_groups: int, n: int) -> np.ndarray:
-    """Per document: sum over its n-grams of min(count, max count in the other docs of its group)."""
-    grams, docs = enc.ngrams(n)
+    """Per document: sum over its n-grams of min(count, max count in the other docs of its group).
+
+    Documents must be ordered by group (``gidx`` non-decreasing), so that the
+    n-gram table's pairs, sorted by (n-gram, doc), are also sorted by
+    (n-gram, group) and every (n-gram, group) is one contiguous run.
+    """
+    t = enc.table(n)
     out = np.zeros(enc.n_docs, dtype=np.int64)
-    if len(grams) == 0:
+    if len(t.pair_gram) == 0:
         return out
-    n_docs = enc.n_docs
-    # n-gram within a group -> dense key; then one entry per (key, doc) with its count
-    gkey = np.unique(grams * n_groups + gidx[docs], return_inverse=True)[1].reshape(-1)
-    pair, count = np.unique(gkey * n_docs + docs, return_counts=True)
-    key = pair // n_docs
-    doc = pair % n_docs
-    # sort each key's entries by count, largest first: top1 and top2 per key
-    order = np.lexsort((-count, key))
-    key_s, count_s = key[order], count[order]
-    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
-    top1 = count_s[starts]
-    has_second = np.r_[starts[1:], len(key_s)] - starts > 1
-    top2 = np.where(has_second, count_s[np.minimum(starts + 1, len(count_s) - 1)], 0)
-    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(key_s)]))
-    # the largest count among the *others*: top2 for a holder of top1 (equal to
-    # top1 anyway when several docs share it), top1 for everybody else
-    max_other = np.where(count_s == top1[seg], top2[seg], top1[seg])
-    clipped = np.minimum(count_s, max_other)
-    np.add.at(out, doc[order], clipped)
-    return out
+    grp = gidx[t.pair_doc]
+    count = t.pair_count
+    change = np.r_[True, (t.pair_gram[1:] != t.pair_gram[:-1]) | (grp[1:] != grp[:-1])]
+    run_starts = np.flatnonzero(change)
+    run = np.cumsum(change) - 1
+    top1 = np.maximum.reduceat(count, run_starts)
+    is_top = count == top1[run]
+    holders = np.bincount(run, weights=is_top, minlength=len(run_starts))
+    rest = np.maximum.reduceat(np.where(is_top, 0, count), run_starts)
+    top2 = np.where(holders >= 2, top1, rest)
+    # the largest count among the *others*: the runner-up for a holder of the
+    # top count (the top count itself when several docs share it), else the top
+    max_other = np.where(is_top, top2[run], top1[run])
+    return np.bincount(t.pair_doc, weights=np.minimum(count, max_other), minlength=enc.n_docs).astype(np.int64)
 
 
 def closest_other_length(lengths: np.ndarray, gidx: np.ndarray) -> np.ndarray:
@@ -166,6 +165,11 @@ def sample_groups(gidx: np.ndarray, n_groups: int, sample_size: int | None, seed
 
 def self_bleu_scores(enc: Encoded, gidx: np.ndarray, n_groups: int, max_order: int = 4, smoothing: str = "method1") -> np.ndarray:
     """Each document's sentence BLEU against the other documents of its group."""
+    if len(gidx) > 1 and (np.diff(gidx) < 0).any():
+        perm = np.argsort(gidx, kind="stable")
+        out = np.empty(len(gidx))
+        out[perm] = self_bleu_scores(enc.subset(perm), gidx[perm], n_groups, max_order, smoothing)
+        return out
     correct = np.stack([clipped_matches(enc, gidx, n_groups, n) for n in range(1, max_order + 1)])
     lengths = enc.lengths
     return sentence_scores(correct, lengths, closest_other_length(lengths, gidx), max_order, smoothing)

@@ -6,8 +6,9 @@ pre-tokenized input (lists of strings) passes through unchanged and is signed
 
 - ``auto``: NFKC-normalised; Han characters and kana are single tokens (so a
   Chinese answer never collapses into one "word" per sentence), other scripts
-  split into runs of word characters, every punctuation or symbol character
-  is its own token.
+  split into words (runs of letters, digits, underscores and the combining
+  marks that follow them), and every punctuation or symbol character is a
+  token of its own.
 - ``whitespace``: ``str.split()``.
 - ``char``: every non-space character.
 - ``13a`` / ``zh``: sacrebleu's tokenizers, re-implemented here so that the
@@ -28,20 +29,32 @@ from evalsuite.errors import ConfigError, DataError
 
 TOKENIZERS = ("auto", "whitespace", "char", "13a", "zh", "intl", "jieba")
 
-# Han ideographs (incl. extensions and compatibility forms) and Japanese kana.
-# Hangul is left to the word pattern: Korean separates words with spaces.
+# Han ideographs (incl. extensions and compatibility forms) and Japanese kana
+# become single tokens. Hangul is left alone: Korean separates words with spaces.
 _CJK = (
     "\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u31f0-\u31ff"
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 )
 # Python's \w does not match combining marks, which would cut Devanagari and
-# other Indic words at every vowel sign; those blocks are kept inside words.
-_MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0dff\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"
-_AUTO_RE = re.compile(rf"[{_CJK}]|(?:[^\W{_CJK}]|[{_MARKS}])+|[^\w\s]")
+# other Indic words at every vowel sign; marks after a letter stay in the word.
+_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u0900-\u0dff\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"
+)
+# Alternatives ordered by frequency, because the regex engine tries them in
+# order at every token: a plain ASCII word (not continued by another letter or
+# mark), any other word, a CJK character, a punctuation/symbol character.
+_AUTO_RE = re.compile(
+    rf"[a-zA-Z0-9]+(?![^\W{_CJK}]|[{_MARKS}])"
+    rf"|[^\W{_CJK}]+(?:[{_MARKS}]+[^\W{_CJK}]*)*"
+    rf"|[{_CJK}]"
+    rf"|[^\w\s]"
+)
 # Documents are tokenized in one regex pass over the joined corpus; this
-# separator becomes its own token and marks the boundaries. Control characters
-# never form tokens in the input because they are replaced by spaces first.
+# separator becomes its own token (the punctuation branch matches it) and
+# marks the boundaries. A NUL inside a text is replaced by a space first.
 SEP = "\x00"
+
 
 # --- sacrebleu 13a / zh (Apache-2.0, sacrebleu/tokenizers/tokenizer_{re,13a,zh}.py) ---
 _RE_13A = [
@@ -117,7 +130,7 @@ def _normalize_auto(text: str) -> str:
 
 def tokenize_auto(text: str, lowercase: bool = False) -> list[str]:
     """The ``auto`` tokenizer on one text (see the module docstring)."""
-    text = _normalize_auto(text)
+    text = _normalize_auto(text.replace(SEP, " "))
     if lowercase:
         text = text.lower()
     return _AUTO_RE.findall(text)
@@ -182,22 +195,12 @@ def tokenize(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) 
     return [fn(t) for t in texts], tokenizer
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
 def auto_flat(texts: Sequence[str], lowercase: bool) -> list[str]:
-    """All tokens of ``texts`` in one list, documents separated by ``SEP``.
-
-    One regex pass over the joined corpus is several times faster than one
-    call per text; control characters are blanked first so the separator can
-    only come from the join.
-    """
-    joined = SEP.join(_CONTROL.sub(" ", t) for t in texts)
+    """All tokens of ``texts`` in one list, documents separated by ``SEP``."""
+    joined = SEP.join(t.replace(SEP, " ") if SEP in t else t for t in texts)
     joined = _normalize_auto(joined)
     if lowercase:
         joined = joined.lower()
-    # SEP is neither a word nor a space character, so the punctuation branch of
-    # the pattern returns it as a token of its own.
     return _AUTO_RE.findall(joined)
 
 

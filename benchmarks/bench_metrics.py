@@ -1,0 +1,194 @@
+"""Benchmark: self-BLEU and n-gram metrics against the usual implementations.
+
+One run, same inputs, every reference timed in the same process so ratios
+stay meaningful on a busy machine (absolute seconds do not). Values are
+asserted equal before any time is reported.
+
+Responses are built from the real alpaca outputs in the shared data folder:
+random real answers concatenated and cut to a length drawn around 230 words,
+with a seed, so they have real vocabulary and real phrase overlap.
+
+    python benchmarks/bench_metrics.py                     # full: N = 500, 2000, 10000; 50k for distinct
+    python benchmarks/bench_metrics.py --sizes 300,1000 --corpus 5000 --ref-subset 100   # quick
+
+The N^2 references (sacrebleu in a loop, nltk's sentence_bleu as Texygen uses
+it) run on ``--ref-subset`` responses; their time at the full N is extrapolated
+as t(subset) * (N / subset)^2 and printed as such. fast-bleu always runs at
+the real N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from evalsuite.metrics import distinct_n, ngram_entropy, repetition, self_bleu, tokenize
+from evalsuite.metrics.ngrams import encode
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    env = os.environ.get("EVALSUITE_DATA_DIR")
+    path = Path(env) if env else ROOT.parent / "shared" / "datasets"
+    if not (path / "train" / "alpaca_en_demo.json").exists():
+        sys.exit(f"alpaca_en_demo.json not found under {path}; set EVALSUITE_DATA_DIR")
+    return path
+
+
+def build_responses(n: int, seed: int, mean_words: int = 230) -> list[str]:
+    outputs = [r["output"] for r in json.loads((data_dir() / "train" / "alpaca_en_demo.json").read_text())]
+    outputs = [o for o in outputs if o.strip()]
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        target = max(20, int(rng.gauss(mean_words, mean_words / 4)))
+        words: list[str] = []
+        while len(words) < target:
+            words.extend(rng.choice(outputs).split())
+        out.append(" ".join(words[:target]))
+    return out
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
+
+
+def check_equal(name, ours, ref, tol=1e-9):
+    diff = float(np.max(np.abs(np.asarray(ours, dtype=float) - np.asarray(ref, dtype=float)))) if len(ref) else 0.0
+    assert diff <= tol, f"{name}: values differ by {diff:g} (> {tol:g})"
+    return diff
+
+
+def ours_scores(token_lists, smoothing):
+    from evalsuite.metrics.self_bleu import self_bleu_scores
+
+    enc = encode(token_lists)
+    return self_bleu_scores(enc, np.zeros(enc.n_docs, dtype=np.int64), 1, 4, smoothing)
+
+
+def bench_self_bleu(sizes, ref_subset, seed, skip_fast_bleu):
+    import sacrebleu
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    print("\n== self-BLEU-4 (each response vs all others) ==")
+    rows = []
+    for n in sizes:
+        texts = build_responses(n, seed)
+        toks, _ = tokenize(texts, "13a")
+        n_tokens = sum(map(len, toks))
+        # ours: the BLEU part on the same token lists, then everything from raw text
+        ours_tok, t_ours_tok = timed(lambda: self_bleu(toks, smoothing="method1"))
+        ours_raw, t_ours_raw = timed(lambda: self_bleu(texts, tokenizer="13a", smoothing="method1"))
+        assert math.isclose(ours_tok.value, ours_raw.value, abs_tol=1e-12)
+        row = {"N": n, "tokens": n_tokens, "ours_bleu_s": t_ours_tok, "ours_raw_s": t_ours_raw, "value": ours_tok.value}
+        per_hyp = ours_scores(toks, "method1")
+        if not skip_fast_bleu:
+            from fast_bleu import SelfBLEU
+
+            fb, t_fb = timed(lambda: SelfBLEU(toks, {4: (0.25,) * 4}).get_score()[4])
+            row["fast_bleu_s"] = t_fb
+            row["fast_bleu_maxdiff"] = check_equal("fast-bleu", per_hyp, fb)
+        # N^2 references on a subset
+        m = min(ref_subset, n)
+        sub_texts, sub_toks = texts[:m], toks[:m]
+        sm = SmoothingFunction().method1
+        nl, t_nl = timed(lambda: [
+            sentence_bleu(sub_toks[:i] + sub_toks[i + 1 :], h, smoothing_function=sm) for i, h in enumerate(sub_toks)
+        ])
+        row["nltk_maxdiff"] = check_equal("nltk", ours_scores(sub_toks, "method1"), nl)
+        sb, t_sb = timed(lambda: [
+            sacrebleu.sentence_bleu(h, sub_texts[:i] + sub_texts[i + 1 :]).score / 100 for i, h in enumerate(sub_texts)
+        ])
+        row["sacrebleu_maxdiff"] = check_equal("sacrebleu", ours_scores(sub_toks, "exp"), sb)
+        scale = (n / m) ** 2
+        row.update(subset=m, nltk_s=t_nl * scale, sacrebleu_s=t_sb * scale, extrapolated=m < n)
+        rows.append(row)
+        fb_txt = f"fast-bleu {row['fast_bleu_s']:8.2f}s ({row['fast_bleu_s'] / t_ours_tok:6.1f}x)" if "fast_bleu_s" in row else "fast-bleu skipped"
+        ext = f" [extrapolated from N={m} as (N/{m})^2]" if m < n else ""
+        print(
+            f"N={n:>6} tokens={n_tokens:>9}  ours(BLEU part) {t_ours_tok:6.2f}s  ours(raw text, incl. tokenize) {t_ours_raw:6.2f}s  "
+            f"{fb_txt}  nltk {row['nltk_s']:9.1f}s ({row['nltk_s'] / t_ours_tok:8.0f}x)  "
+            f"sacrebleu {row['sacrebleu_s']:9.1f}s ({row['sacrebleu_s'] / t_ours_tok:8.0f}x){ext}  self-BLEU={ours_tok.value:.4f}"
+        )
+    return rows
+
+
+def counter_reference(token_lists):
+    out = {}
+    for n in (1, 2, 3, 4):
+        grams = Counter()
+        total = 0
+        for t in token_lists:
+            g = [tuple(t[i : i + n]) for i in range(len(t) - n + 1)]
+            grams.update(g)
+            total += len(g)
+        out[f"distinct-{n}"] = len(grams) / total
+        if n == 4:
+            out["entropy-4"] = -sum(c / total * math.log(c / total) for c in grams.values())
+    reps = []
+    for t in token_lists:
+        g = [tuple(t[i : i + 4]) for i in range(len(t) - 3)]
+        reps.append(1 - len(set(g)) / len(g) if g else 0.0)
+    out["seq-rep-4"] = sum(reps) / len(reps)
+    return out
+
+
+def ours_ngram_metrics(texts):
+    enc = encode(texts, "auto")
+    out = {f"distinct-{n}": distinct_n(enc, n).value for n in (1, 2, 3, 4)}
+    out["entropy-4"] = ngram_entropy(enc, 4).value
+    out["seq-rep-4"] = repetition(enc, "seq-rep", n=4).value
+    return out
+
+
+def bench_ngram(corpus, counter_subset, seed):
+    print("\n== distinct-1..4 + Ent-4 + seq-rep-4, from raw text (auto tokenizer) ==")
+    texts = build_responses(corpus, seed + 1)
+    ours, t_ours = timed(lambda: ours_ngram_metrics(texts))
+    m = min(counter_subset, corpus)
+    sub = texts[:m]
+    ref, t_ref = timed(lambda: counter_reference(tokenize(sub, "auto")[0]))
+    check = ours_ngram_metrics(sub)
+    for k in ref:
+        assert math.isclose(check[k], ref[k], rel_tol=1e-9, abs_tol=1e-12), (k, check[k], ref[k])
+    t_ref_full = t_ref * corpus / m  # Counter work is linear in the tokens
+    n_tokens = int(encode(texts[:1000], "auto").lengths.sum() * corpus / min(1000, corpus))
+    ext = f" [extrapolated linearly from {m} responses]" if m < corpus else ""
+    print(
+        f"responses={corpus} (~{n_tokens / 1e6:.1f}M tokens)  ours {t_ours:6.2f}s  plain Counter {t_ref_full:7.1f}s{ext}  "
+        f"ratio {t_ref_full / t_ours:5.1f}x  values equal on the checked subset"
+    )
+    return {"responses": corpus, "ours_s": t_ours, "counter_s": t_ref_full, "counter_extrapolated": m < corpus, **ours}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="500,2000,10000", help="comma-separated N for self-BLEU")
+    p.add_argument("--ref-subset", type=int, default=200, help="responses for the N^2 sacrebleu/nltk loops")
+    p.add_argument("--corpus", type=int, default=50000, help="responses for the n-gram metrics")
+    p.add_argument("--counter-subset", type=int, default=10000, help="responses for the Counter reference")
+    p.add_argument("--skip-fast-bleu", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the figures here")
+    args = p.parse_args(argv)
+    print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} (timings on a shared machine are noisy; read the ratios)")
+    rows = bench_self_bleu([int(s) for s in args.sizes.split(",")], args.ref_subset, args.seed, args.skip_fast_bleu)
+    ngram = bench_ngram(args.corpus, args.counter_subset, args.seed) if args.corpus else None
+    if args.json:
+        Path(args.json).write_text(json.dumps({"self_bleu": rows, "ngram": ngram}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
