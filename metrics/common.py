@@ -77,6 +77,7 @@ def finish(
     pooled: Callable[[np.ndarray], float] | None = None,
     per_group: Callable[[np.ndarray, int], np.ndarray] | None = None,
     details: dict | None = None,
+    bounds: tuple[float | None, float | None] = (0.0, None),
 ) -> MetricResult:
     """Compute value (and CI) for the mode and wrap it in a MetricResult."""
     check_mode(mode, groups)
@@ -98,6 +99,15 @@ def finish(
             interval = half_sample_ci(
                 lambda wu: pooled(wu[gidx]), n_groups, value, n_boot=n_boot, confidence=confidence, seed=seed
             )
+    if interval is not None:
+        # a centred or resampled interval may cross the metric's range (a share
+        # below 0); the range is known, so the interval is clipped to it
+        lo, hi = interval
+        if bounds[0] is not None:
+            lo, hi = max(lo, bounds[0]), max(hi, bounds[0])
+        if bounds[1] is not None:
+            lo, hi = min(lo, bounds[1]), min(hi, bounds[1])
+        interval = (lo, hi)
     opts = dict(sig_options)
     opts["mode"] = mode
     if ci:

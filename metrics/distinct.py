@@ -119,6 +119,7 @@ def distinct_n(
         {"n": n, "level": level, "tok": enc.tokenizer, "case": _case(lowercase)},
         n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
         pooled=pooled, per_group=per_group, details=details,
+        bounds=(0.0, 1.0),
     )
 
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from evalsuite.errors import ConfigError, DataError, ModelError
+from evalsuite.errors import DataError, ModelError
 from evalsuite.metrics.common import finish
 from evalsuite.metrics.result import MetricResult
 
@@ -120,6 +120,7 @@ def embedding_diversity(
         "emb-distance", {"model": name},
         n_docs=len(x), groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
         pooled=lambda w: _mean_pairwise_distance(x, w.astype(float)), per_group=_group_apply(_mean_pairwise_distance, x),
+        bounds=(0.0, 2.0),
     )
 
 
@@ -137,11 +138,10 @@ def vendi_score(
     seed: int = 0,
 ) -> MetricResult:
     """Vendi score (order q=1) with the cosine kernel; between 1 and n."""
-    if not isinstance(model, str) and not isinstance(texts, np.ndarray):
-        raise ConfigError(f"model must be a Hub id or a local directory, got {model!r}")
     x, name = _as_embeddings(texts, model, batch_size, device)
     return finish(
         "vendi", {"q": 1, "kernel": "cosine", "model": name},
         n_docs=len(x), groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
         pooled=lambda w: _vendi(x, w.astype(float)), per_group=_group_apply(_vendi, x),
+        bounds=(1.0, None),
     )

@@ -141,4 +141,5 @@ def normalized_entropy(
         n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
         pooled=weighted_mean(per_doc), per_group=lambda g, ng: group_means(per_doc, g, ng),
         details={"n_short": int((enc.lengths < 2).sum())},
+        bounds=(0.0, 1.0),
     )

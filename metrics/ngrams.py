@@ -44,6 +44,13 @@ class Encoded:
             self._cache["doc"] = np.repeat(np.arange(self.n_docs, dtype=np.int64), self.lengths)
         return self._cache["doc"]
 
+    @property
+    def tokens_left(self) -> np.ndarray:
+        """Per position: tokens from here to the end of its document (an n-gram starts where >= n)."""
+        if "left" not in self._cache:
+            self._cache["left"] = np.repeat(self.offsets[1:], self.lengths) - np.arange(len(self.ids), dtype=np.int64)
+        return self._cache["left"]
+
     def ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(gram_ids, doc_ids)`` for every n-gram occurrence, in text order.
 
@@ -64,9 +71,12 @@ class Encoded:
 
     def _build_table(self, n: int) -> "NgramTable":
         total = len(self.ids)
-        ends = np.repeat(self.offsets[1:], self.lengths)
-        starts = np.flatnonzero(np.arange(total, dtype=np.int64) + n <= ends)
-        doc = self.doc_of_token[starts]
+        if n == 1:
+            starts = np.arange(total, dtype=np.int64)
+            doc = self.doc_of_token
+        else:
+            starts = np.flatnonzero(self.tokens_left >= n)
+            doc = self.doc_of_token[starts]
         v = max(self.vocab_size, 1)
         if n == 1:
             raw, bound = self.ids, v
@@ -78,8 +88,6 @@ class Encoded:
             prev_full[prev.starts] = prev.gram
             raw = prev_full[starts] * v + self.ids[starts + n - 1]
             bound = prev.n_distinct * v
-        if n == 1:
-            raw = raw[starts]
         n_docs = max(self.n_docs, 1)
         if len(raw) == 0:
             empty = np.zeros(0, dtype=np.int64)

@@ -227,13 +227,23 @@ def self_bleu(
             return sums / cnt
 
     sizes = np.bincount(pool_idx, minlength=pool_n) if sub.n_docs else np.zeros(0, dtype=np.int64)
-    n_sig = "all" if cfg.sample_size is None else str(cfg.sample_size)
+    # N is the size of the pools actually scored, so that two numbers computed
+    # on different amounts of text never carry the same signature
+    scored_sizes = sizes[sizes >= 2]
+    if len(scored_sizes) == 0:
+        n_sig = "0"
+    elif scored_sizes.min() == scored_sizes.max():
+        n_sig = str(scored_sizes.max())
+    else:
+        n_sig = f"{scored_sizes.min()}-{scored_sizes.max()}"
+    sampled = cfg.sample_size is not None and len(keep) < enc.n_docs
     return finish(
         "self-bleu",
         {"n": cfg.max_order, "smooth": cfg.smoothing, "tok": enc.tokenizer, "case": "lc" if lowercase else "mixed",
-         "N": n_sig, "seed": seed if cfg.sample_size is not None else None},
+         "N": n_sig, "sample": f"{cfg.sample_size}/s{seed}" if sampled else None},
         n_docs=sub.n_docs, groups=sub_groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
         pooled=pooled, per_group=per_group,
         details={"n_scored": int(scored.sum()), "pool_size_mean": float(sizes.mean()) if len(sizes) else 0.0,
                  "pool_size_max": int(sizes.max()) if len(sizes) else 0},
+        bounds=(0.0, 1.0),
     )

@@ -125,6 +125,9 @@ def _tokenize_jieba(text: str) -> list[str]:
 
 
 def _normalize_auto(text: str) -> str:
+    # the quick check is much cheaper than normalising text that already is
+    if unicodedata.is_normalized("NFKC", text):
+        return text
     return unicodedata.normalize("NFKC", text)
 
 

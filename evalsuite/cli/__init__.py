@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "evalsuite.cli.tasks_cmd",
     "evalsuite.cli.run_cmd",
     "evalsuite.cli.train_cmd",
+    "evalsuite.cli.metrics_cmd",
 ]
 
 

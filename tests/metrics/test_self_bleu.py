@@ -143,9 +143,11 @@ def test_sample_size_in_signature_and_deterministic(alpaca_en):
     b = self_bleu(texts, sample_size=50, seed=3)
     c = self_bleu(texts, sample_size=50, seed=4)
     assert a.value == b.value and a.n == 50
-    assert "N:50" in a.signature and "seed:3" in a.signature
+    assert "N:50" in a.signature and "sample:50/s3" in a.signature
     assert a.value != c.value
-    assert "N:all" in self_bleu(texts).signature
+    # N is the pool actually scored, so "all of 120" and "all of 60" differ
+    assert "|N:120|" in self_bleu(texts).signature and "|N:60|" in self_bleu(texts[:60]).signature
+    assert "|N:2-3|" in self_bleu(["a", "b", "c", "d", "e"], groups=[1, 1, 2, 2, 2], mode="within").signature
 
 
 def test_ci_and_errors():
