@@ -40,6 +40,8 @@ class RunResult(BaseModel):
     seeds: dict[str, int | None]
     task_metadata: dict[str, Any]
     computation: dict[str, int]
+    # Only with reduced-precision compute: how a seeded sample of items compares with exact fp32.
+    precision_check: dict[str, Any] | None = None
     git: GitState
     packages: dict[str, str]
     store: str

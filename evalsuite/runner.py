@@ -71,6 +71,10 @@ def evaluate(
                 progress(done, len(requests))
     compute_seconds = time.perf_counter() - compute_started
 
+    precision_check = None
+    if getattr(backend, "reduced_precision", False):
+        precision_check = check_precision(requests, results, backend, backend.config.agreement_sample, seed=0)
+
     scores, samples = task.score(requests, results)
     computation: dict[str, int] = {}
     for result in results:
@@ -80,7 +84,8 @@ def evaluate(
         task=TaskSpec(name=task.name, version=task.version, params_passed=task.params_passed, params_resolved=resolved),
         model=backend.fingerprint.model_dump(),
         backend_config=backend_config or {},
-        seeds={"fewshot": None, "sampling": None},
+        seeds={"fewshot": None, "sampling": None, "precision_check": 0 if precision_check else None},
+        precision_check=precision_check,
         task_metadata=task.run_metadata(),
         computation=computation,
         git=git_state(),
@@ -102,3 +107,29 @@ def evaluate(
         write_jsonl(out / "samples.jsonl", samples)
         atomic_write_text(out / "results.json", record.model_dump_json(indent=2))
     return record
+
+
+def check_precision(requests, results, backend, sample_size: int, seed: int) -> dict[str, Any]:
+    """Recompute a seeded sample of items exactly and compare with the reduced-precision results."""
+    import random
+
+    if sample_size <= 0:
+        return {"items": 0, "note": "agreement not measured (agreement_sample=0)"}
+    chosen = sorted(random.Random(seed).sample(range(len(requests)), min(sample_size, len(requests))))
+    by_group: dict[str, list[int]] = {}
+    for i in chosen:
+        by_group.setdefault(requests[i].group, []).append(i)
+    same, worst = 0, 0.0
+    for positions in by_group.values():
+        exact = backend.score_exact([requests[i] for i in positions])
+        for i, reference in zip(positions, exact):
+            fast, slow = results[i].loglikelihoods, reference.loglikelihoods
+            same += fast.index(max(fast)) == slow.index(max(slow))
+            worst = max(worst, max(abs(a - b) for a, b in zip(fast, slow)))
+    return {
+        "items": len(chosen),
+        "same_prediction": same,
+        "agreement": same / len(chosen),
+        "max_abs_loglikelihood_diff": worst,
+        "seed": seed,
+    }

@@ -42,8 +42,13 @@ class HFConfig(StrictModel):
     )
     device: str = Field("auto", description="auto: cuda when available, else cpu.")
     trust_remote_code: bool = Field(False, description="Run code shipped with the checkpoint. Only when you trust it.")
-    batch_size: int = Field(16, ge=1, description="Most sequences in one forward pass.")
-    max_batch_tokens: int = Field(32768, ge=256, description="Most tokens (rows x length, cached prefix included) in one pass.")
+    batch_size: int = Field(32, ge=1, description="Most sequences in one forward pass.")
+    max_batch_tokens: int = Field(
+        1024, ge=64, description="Most new tokens (rows x longest row, padding included) in one forward pass."
+    )
+    max_batch_context: int = Field(
+        65536, ge=256, description="Most tokens attended to (rows x (cached prefix + longest row)) in one pass; bounds memory."
+    )
     max_length: int | None = Field(None, ge=8, description="Context window; default from the model config.")
     truncation: Literal["error", "left"] = Field(
         "error", description="A prompt longer than the context: an error, or drop tokens from the left (reported per item)."
@@ -52,6 +57,12 @@ class HFConfig(StrictModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's choice.")
     prefix_sharing: bool = Field(True, description="Reuse the shared prompt prefix's key/value cache.")
     single_token_fast_path: bool = Field(True, description="Score single-token continuations with one pass per question.")
+    autocast: Literal["off", "bfloat16", "float16"] = Field(
+        "off",
+        description="Opt-in reduced-precision compute (bf16 on CPUs with AMX, bf16/fp16 on GPUs): faster, not exact. "
+        "A seeded sample of items is also computed exactly and the agreement is reported in results.json.",
+    )
+    agreement_sample: int = Field(64, ge=0, description="Items recomputed exactly to measure agreement when autocast is on.")
 
 
 class ModelFingerprint(StrictModel):
@@ -155,7 +166,7 @@ class HFBackend:
             model=config.model,
             revision=revision,
             weights_sha256=weights_sha,
-            dtype=str(dtype).removeprefix("torch."),
+            dtype=str(dtype).removeprefix("torch.") + ("" if config.autocast == "off" else f"+autocast-{config.autocast}"),
             device=device,
         )
         self.stats = {"single_token_items": 0, "general_items": 0, "prefix_shared_items": 0, "truncated_items": 0}
@@ -244,33 +255,90 @@ class HFBackend:
 
     def score(self, requests: list[MultipleChoiceRequest]) -> Iterator[tuple[list[int], list[MultipleChoiceResult]]]:
         """Score requests of one group (same ``prefix``); yield (indices, results) batch by batch."""
-        import torch
+        yield from self._score(requests, exact=self.config.autocast == "off")
 
+    @property
+    def reduced_precision(self) -> bool:
+        return self.config.autocast != "off"
+
+    def score_exact(self, requests: list[MultipleChoiceRequest]) -> list[MultipleChoiceResult]:
+        """Score one group's requests without autocast (used to measure reduced-precision agreement)."""
+        results: list[MultipleChoiceResult | None] = [None] * len(requests)
+        for indices, batch in self._score(requests, exact=True):
+            for i, result in zip(indices, batch):
+                results[i] = result
+        return results
+
+    def _score(self, requests: list[MultipleChoiceRequest], exact: bool) -> Iterator[tuple[list[int], list[MultipleChoiceResult]]]:
         prepared = self._prepare(requests)
         fast = [p for p in prepared if p.option_tokens is not None]
         general = [p for p in prepared if p.option_tokens is None]
         prefix_cache, prefix_len = None, 0
-        with torch.inference_mode():
-            if fast and self.config.prefix_sharing and requests[0].prefix:
-                prefix_ids = self._encode([requests[0].prefix])[0]
-                sharing = [p for p in fast if len(p.context) > len(prefix_ids) and p.context[: len(prefix_ids)] == prefix_ids]
-                if prefix_ids and sharing:
-                    prefix_cache = self._run_prefix(prefix_ids)
-                    if prefix_cache is not None:
-                        prefix_len = len(prefix_ids)
-                        for p in sharing:
-                            p.uses_prefix = True
-            shared = [p for p in fast if p.uses_prefix]
-            unshared = [p for p in fast if not p.uses_prefix]
-            for batch in self._batches(shared, lambda p: len(p.context) - prefix_len, prefix_len):
-                self._score_single_token(batch, prefix_cache, prefix_len)
-                yield self._emit(batch, requests)
-            for batch in self._batches(unshared, lambda p: len(p.context), 0):
-                self._score_single_token(batch, None, 0)
-                yield self._emit(batch, requests)
-            for item in general:
-                self._score_general(item)
-                yield self._emit([item], requests)
+        if fast and self.config.prefix_sharing and requests[0].prefix:
+            prefix_ids = self._encode([requests[0].prefix])[0]
+            prefix_len = self._shared_prefix_length(prefix_ids, fast)
+            if prefix_len:
+                prefix_cache = self._run_prefix(prefix_ids[:prefix_len], exact)
+                if prefix_cache is None:
+                    prefix_len = 0
+                    for p in fast:
+                        p.uses_prefix = False
+        shared = [p for p in fast if p.uses_prefix]
+        unshared = [p for p in fast if not p.uses_prefix]
+        for batch in self._batches(shared, lambda p: len(p.context) - prefix_len, prefix_len):
+            self._score_single_token(batch, prefix_cache, prefix_len, exact)
+            yield self._emit(batch, requests)
+        for batch in self._batches(unshared, lambda p: len(p.context), 0):
+            self._score_single_token(batch, None, 0, exact)
+            yield self._emit(batch, requests)
+        for item in general:
+            self._score_general(item, exact)
+            yield self._emit([item], requests)
+
+    def _forward(self, exact: bool, **kwargs):
+        """One model call, in inference mode, under autocast unless ``exact``.
+
+        Precision is set per call, never across a ``yield``: autocast is global
+        state and must not leak into the caller between batches.
+        """
+        import contextlib
+
+        import torch
+
+        precision = (
+            contextlib.nullcontext()
+            if exact or self.config.autocast == "off"
+            else torch.autocast(device_type=self.device.type, dtype=getattr(torch, self.config.autocast))
+        )
+        with torch.inference_mode(), precision:
+            return self.model(**kwargs)
+
+    @staticmethod
+    def _shared_prefix_length(prefix_ids: list[int], items: list[_Prepared], slack: int = 8) -> int:
+        """Tokens of the prefix that every sharing item's context starts with; marks those items.
+
+        The prefix string's last tokens may merge differently with the text that
+        follows it (``"\\n\\n"`` + ``"A"`` is ``"\\n", "\\nA"`` for some BPEs), so the
+        shared part is the common token prefix, checked item by item, never assumed.
+        Items whose common prefix ends more than ``slack`` tokens early are not shared.
+        """
+        if not prefix_ids:
+            return 0
+        common = []
+        for p in items:
+            n = 0
+            limit = min(len(prefix_ids), len(p.context) - 1)  # at least one token must follow
+            while n < limit and p.context[n] == prefix_ids[n]:
+                n += 1
+            common.append(n)
+        floor = len(prefix_ids) - slack
+        sharing = [(p, n) for p, n in zip(items, common) if n >= max(floor, 1)]
+        if not sharing:
+            return 0
+        length = min(n for _, n in sharing)
+        for p, _ in sharing:
+            p.uses_prefix = True
+        return length
 
     def _emit(self, batch: list[_Prepared], requests) -> tuple[list[int], list[MultipleChoiceResult]]:
         results = []
@@ -291,19 +359,24 @@ class HFBackend:
         batch: list[_Prepared] = []
         for item in items:
             longest = length(batch[0]) if batch else length(item)
-            if batch and (len(batch) + 1 > self.config.batch_size or (len(batch) + 1) * (longest + cached) > self.config.max_batch_tokens):
+            rows = len(batch) + 1
+            if batch and (
+                rows > self.config.batch_size
+                or rows * longest > self.config.max_batch_tokens
+                or rows * (longest + cached) > self.config.max_batch_context
+            ):
                 yield batch
                 batch = []
             batch.append(item)
         if batch:
             yield batch
 
-    def _run_prefix(self, prefix_ids: list[int]):
+    def _run_prefix(self, prefix_ids: list[int], exact: bool):
         import torch
         from transformers import DynamicCache
 
         ids = torch.tensor([prefix_ids], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        out = self._forward(exact, input_ids=ids, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
         # Only the plain growing cache can be shared safely by views; other cache
         # types (sliding windows, recurrent state) fall back to full contexts.
@@ -326,7 +399,7 @@ class HFBackend:
             expanded.layers.append(new_layer)
         return expanded
 
-    def _score_single_token(self, batch: list[_Prepared], prefix_cache, prefix_len: int) -> None:
+    def _score_single_token(self, batch: list[_Prepared], prefix_cache, prefix_len: int, exact: bool) -> None:
         import torch
 
         suffixes = [p.context[prefix_len:] for p in batch]
@@ -340,7 +413,7 @@ class HFBackend:
         kwargs = {}
         if prefix_cache is not None:
             kwargs["past_key_values"] = self._expand_cache(prefix_cache, len(batch))
-        out = self.model(input_ids=ids.to(self.device), use_cache=prefix_cache is not None, logits_to_keep=keep, **kwargs)
+        out = self._forward(exact, input_ids=ids.to(self.device), use_cache=prefix_cache is not None, logits_to_keep=keep, **kwargs)
         logits = out.logits  # [rows, keep, vocab]; position j is sequence position longest - keep + j
         rows = torch.arange(len(batch))
         last = torch.tensor(lengths) - 1 - (longest - keep)
@@ -350,7 +423,7 @@ class HFBackend:
         for p, lls in zip(batch, chosen):
             p.lls = lls
 
-    def _score_general(self, item: _Prepared) -> None:
+    def _score_general(self, item: _Prepared, exact: bool) -> None:
         """lm-eval's path: each option scored on (context + continuation)[-(max_length+1):][:-1]."""
         import torch
 
@@ -361,7 +434,7 @@ class HFBackend:
                 continue
             sequence = (item.context + cont)[-(self.max_length + 1):]
             inputs = torch.tensor([sequence[:-1]], device=self.device)
-            out = self.model(input_ids=inputs, logits_to_keep=len(cont))
+            out = self._forward(exact, input_ids=inputs, logits_to_keep=len(cont))
             logprobs = out.logits[0].float().log_softmax(dim=-1)
             targets = torch.tensor(cont, device=logprobs.device)
             lls.append(float(logprobs.gather(1, targets[:, None]).sum()))

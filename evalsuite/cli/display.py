@@ -57,3 +57,9 @@ def print_scores(record) -> None:
         f"{t.items_total} questions: {t.items_computed} computed, {t.items_from_store} from the store; "
         f"{t.compute_seconds:.1f}s compute, {t.total_seconds:.1f}s total. Paths: {record.computation}"
     )
+    check = record.precision_check
+    if check and check.get("items"):
+        print(
+            f"reduced precision: {check['same_prediction']}/{check['items']} sampled items have the fp32 prediction "
+            f"({100 * check['agreement']:.1f}%), max |delta loglikelihood| {check['max_abs_loglikelihood_diff']:.2e}"
+        )

@@ -22,6 +22,10 @@ def add_parser(subparsers):
     parser.add_argument("--max-length", type=int, help="context window (default: from the model config)")
     parser.add_argument("--truncation", default="error", choices=["error", "left"], help="what to do with prompts longer than the context")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--autocast", choices=["off", "bfloat16", "float16"], default="off",
+        help="opt-in reduced-precision compute (not exact; agreement with fp32 on a sample is reported)",
+    )
     parser.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the checkpoint (only if you trust it)")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
@@ -38,6 +42,7 @@ def backend_options(args) -> dict:
         "max_length": args.max_length,
         "truncation": args.truncation,
         "threads": args.threads,
+        "autocast": args.autocast,
         "trust_remote_code": args.trust_remote_code,
     }
     return {k: v for k, v in options.items() if v is not None}

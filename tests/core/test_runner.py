@@ -163,3 +163,25 @@ def test_cli_reports_unknown_parameter_with_exit_code_2(tmp_path):
     )
     assert result.returncode == 2
     assert "shot: unknown field" in result.stderr and "known fields: limit, prompt, shots, subjects" in result.stderr
+
+
+@pytest.mark.integration
+def test_reduced_precision_reports_agreement_with_fp32(tiny_model, data_dir, tmp_path):
+    task = _mmlu(data_dir, shots=1)
+    exact = load_backend("hf", {"model": str(tiny_model)})
+    reduced = load_backend("hf", {"model": str(tiny_model), "autocast": "bfloat16", "agreement_sample": 6})
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        exact_record = evaluate(task, exact, store, out_dir=tmp_path / "exact")
+        reduced_record = evaluate(task, reduced, store, out_dir=tmp_path / "reduced")
+    assert exact_record.precision_check is None
+    assert reduced_record.model["dtype"] == "float32+autocast-bfloat16"
+    assert reduced_record.timings.items_computed == 10  # not served the fp32 results from the store
+    check = reduced_record.precision_check
+    exact_samples = {s["index"]: s for s in _samples(tmp_path / "exact")}
+    reduced_samples = {s["index"]: s for s in _samples(tmp_path / "reduced")}
+    diffs = [
+        max(abs(a - b) for a, b in zip(reduced_samples[i]["loglikelihoods"], exact_samples[i]["loglikelihoods"]))
+        for i in exact_samples
+    ]
+    assert check["items"] == 6 and 0 <= check["same_prediction"] <= 6
+    assert 0 < check["max_abs_loglikelihood_diff"] <= max(diffs) + 1e-6
