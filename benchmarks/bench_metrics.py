@@ -45,17 +45,43 @@ def data_dir() -> Path:
     return path
 
 
-def build_responses(n: int, seed: int, mean_words: int = 230) -> list[str]:
-    outputs = [r["output"] for r in json.loads((data_dir() / "train" / "alpaca_en_demo.json").read_text())]
-    outputs = [o for o in outputs if o.strip()]
+def _sentence_pool() -> list[list[str]]:
+    base = data_dir() / "train"
+    docs = [r["output"] for r in json.loads((base / "alpaca_en_demo.json").read_text())]
+    wiki = base / "wiki_demo.txt"
+    if wiki.exists():
+        docs += wiki.read_text(encoding="utf-8").splitlines()
+    c4 = base / "c4_demo.jsonl"
+    if c4.exists():
+        docs += [json.loads(line)["text"] for line in c4.read_text(encoding="utf-8").splitlines() if line.strip()]
+    sentences = []
+    for d in docs:
+        for s in d.replace("\n", " ").split(". "):
+            words = s.split()
+            if len(words) >= 4:
+                sentences.append(words)
+    return sentences
+
+
+def build_responses(n: int, seed: int, mean_words: int = 230, noise: float = 0.15) -> list[str]:
+    """Real-ish answers: real sentences (alpaca outputs, wiki, c4) strung together.
+
+    A share ``noise`` of the words is swapped for a word drawn from the same
+    text (so with its real frequency); without it, N = 10,000 answers drawn
+    from ~0.4M words of source would repeat whole sentences far more than
+    real model outputs do.
+    """
+    pool = _sentence_pool()
+    vocab = [w for s in pool[:20000] for w in s]
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         target = max(20, int(rng.gauss(mean_words, mean_words / 4)))
         words: list[str] = []
         while len(words) < target:
-            words.extend(rng.choice(outputs).split())
-        out.append(" ".join(words[:target]))
+            words.extend(rng.choice(pool))
+        words = [rng.choice(vocab) if rng.random() < noise else w for w in words[:target]]
+        out.append(" ".join(words))
     return out
 
 

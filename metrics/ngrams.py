@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evalsuite.metrics.tokenize import SEP, auto_flat, is_pretokenized, tokenize
+from evalsuite.errors import DataError
+from evalsuite.metrics.tokenize import SEP, check_strings, check_tokenizer, flat_tokens, is_pretokenized, tokenize
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -192,11 +193,11 @@ class NgramTable:
 
 def encode(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) -> Encoded:
     """Tokenize ``texts`` (strings or token lists) and map tokens to ids."""
-    if tokenizer == "auto" and not is_pretokenized(texts) and len(texts) > 0:
-        from evalsuite.metrics.tokenize import _check_strings
-
-        _check_strings(texts)
-        tokens = auto_flat(texts, lowercase)
+    check_tokenizer(tokenizer)
+    pre = is_pretokenized(texts)
+    if tokenizer in ("auto", "13a") and not pre and len(texts) > 0:
+        check_strings(texts)
+        tokens = flat_tokens(texts, tokenizer, lowercase)
         vocab = _vocabulary(tokens, first=SEP)
         flat = np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens))
         is_sep = flat == 0
@@ -205,15 +206,35 @@ def encode(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) ->
         # document k ends where the k-th separator sits, minus the k separators before it
         ends = np.append(sep_pos - np.arange(len(sep_pos)), len(ids))
         offsets = np.concatenate([[0], ends]).astype(np.int64)
-        return Encoded(ids, offsets, len(vocab) - 1, "auto")
-    token_lists, name = tokenize(texts, tokenizer, lowercase)
-    lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
+        return Encoded(ids, offsets, len(vocab) - 1, tokenizer)
+    if pre:
+        token_lists, name = list(texts), "pre"
+    else:
+        token_lists, name = tokenize(texts, tokenizer, lowercase)
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
     offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    flat_tokens = [t for toks in token_lists for t in toks]
-    vocab = _vocabulary(flat_tokens)
-    ids = np.fromiter(map(vocab.__getitem__, flat_tokens), dtype=np.int64, count=len(flat_tokens))
+    flat_list = [t for toks in token_lists for t in toks]
+    if pre and lowercase:
+        flat_list = [t.lower() if isinstance(t, str) else t for t in flat_list]
+    vocab = _vocabulary(flat_list)
+    if pre:
+        _check_token_types(vocab, token_lists)
+    ids = np.fromiter(map(vocab.__getitem__, flat_list), dtype=np.int64, count=len(flat_list))
     return Encoded(ids, offsets, len(vocab), name)
+
+
+def _check_token_types(vocab: dict, token_lists: Sequence) -> None:
+    # checking the distinct tokens is much cheaper than checking every token;
+    # only on failure are the records scanned to name the bad one
+    if all(type(k) is str for k in vocab):
+        for i, toks in enumerate(token_lists):
+            if isinstance(toks, str):
+                raise DataError(f"record {i}: expected a list of token strings, got a string; pass all raw strings or all token lists")
+        return
+    for i, toks in enumerate(token_lists):
+        if isinstance(toks, str) or not all(isinstance(t, str) for t in toks):
+            raise DataError(f"record {i}: expected a list of token strings, got {toks!r:.60}")
 
 
 def _vocabulary(tokens: list[str], first: str | None = None) -> dict[str, int]:

@@ -15,6 +15,22 @@ def test_13a_equals_sacrebleu_on_real_text(alpaca_en, alpaca_zh, alpaca_eval_ins
         assert tokenize_13a(text) == ref(text.rstrip()).split()
 
 
+EDGE = [".5 starts with a period", "ends with a dash-", "hyphen-\nated", "&amp; &lt;x&gt; &quot;q&quot;", "", "   ",
+        "3-4 and 3.5, 1,000", "x.\n.y", "tab\tsep", "<skipped> word", "a\x00b", ",lead", "trail,"]
+
+
+@pytest.mark.integration
+def test_batch_13a_equals_sacrebleu_text_by_text(alpaca_en, alpaca_eval_instructions):
+    # encode() tokenizes the whole corpus in one pass; it must not change a token
+    ref = Tokenizer13a()
+    texts = alpaca_en[:300] + alpaca_eval_instructions[:100] + EDGE
+    batch, name = tokenize(texts, "13a")
+    assert name == "13a"
+    assert batch == [ref(t.replace("\x00", " ").rstrip()).split() for t in texts]
+    lower, _ = tokenize(texts, "13a", lowercase=True)
+    assert lower == [ref(t.replace("\x00", " ").lower().rstrip()).split() for t in texts]
+
+
 @pytest.mark.integration
 def test_zh_equals_sacrebleu_on_real_text(alpaca_en, alpaca_zh):
     ref = TokenizerZh()
