@@ -19,6 +19,7 @@ from evalsuite.errors import EvalsuiteError
 COMMAND_MODULES = [
     "evalsuite.cli.tasks_cmd",
     "evalsuite.cli.run_cmd",
+    "evalsuite.cli.demo_cmd",
     "evalsuite.cli.train_cmd",
     "evalsuite.cli.metrics_cmd",
 ]
