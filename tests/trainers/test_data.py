@@ -61,7 +61,7 @@ def test_pairs_from_single_are_explicit_and_labelled(tmp_path):
         data.preference_examples(path, data.read_rows(path))
     [pair] = data.preference_examples(path, data.read_rows(path), pairs_from_single="truncate")
     assert pair["synthetic_pair"] is True
-    assert pair["rejected"][0]["content"] == "a long a"
+    assert pair["rejected"][0]["content"] == "a long an"  # first half of 18 characters
 
 
 def test_fit_prompts_drops_or_truncates_long_prompts(tmp_path):
