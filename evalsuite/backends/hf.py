@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,8 @@ class HFBackend:
         except (OSError, ValueError) as exc:
             raise ModelError(f"could not load {config.model}: {exc}") from None
         self.model.to(device).eval()
+        # Nearly every transformers causal LM takes logits_to_keep; older remote-code models may not.
+        self._supports_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self.device = torch.device(device)
         self.dtype = dtype
         self.max_length = config.max_length or self._model_max_length()
@@ -287,13 +290,13 @@ class HFBackend:
         unshared = [p for p in fast if not p.uses_prefix]
         for batch in self._batches(shared, lambda p: len(p.context) - prefix_len, prefix_len):
             self._score_single_token(batch, prefix_cache, prefix_len, exact)
-            yield self._emit(batch, requests)
+            yield self._emit(batch)
         for batch in self._batches(unshared, lambda p: len(p.context), 0):
             self._score_single_token(batch, None, 0, exact)
-            yield self._emit(batch, requests)
+            yield self._emit(batch)
         for item in general:
             self._score_general(item, exact)
-            yield self._emit([item], requests)
+            yield self._emit([item])
 
     def _forward(self, exact: bool, **kwargs):
         """One model call, in inference mode, under autocast unless ``exact``.
@@ -310,8 +313,12 @@ class HFBackend:
             if exact or self.config.autocast == "off"
             else torch.autocast(device_type=self.device.type, dtype=getattr(torch, self.config.autocast))
         )
+        keep = kwargs.pop("logits_to_keep") if not self._supports_logits_to_keep else None
         with torch.inference_mode(), precision:
-            return self.model(**kwargs)
+            out = self.model(**kwargs)
+        if keep:
+            out.logits = out.logits[:, -keep:]
+        return out
 
     @staticmethod
     def _shared_prefix_length(prefix_ids: list[int], items: list[_Prepared], slack: int = 8) -> int:
@@ -340,7 +347,7 @@ class HFBackend:
             p.uses_prefix = True
         return length
 
-    def _emit(self, batch: list[_Prepared], requests) -> tuple[list[int], list[MultipleChoiceResult]]:
+    def _emit(self, batch: list[_Prepared]) -> tuple[list[int], list[MultipleChoiceResult]]:
         results = []
         for p in batch:
             path = "single-token" if p.option_tokens is not None else "general"

@@ -166,3 +166,29 @@ def test_custom_yaml_unknown_key(tmp_path):
 def test_unknown_task_lists_registered():
     with pytest.raises(ConfigError, match=r"unknown task 'mmmlu'; registered tasks: ceval, mmlu"):
         get_task("mmmlu")
+
+
+def test_hub_rows_keep_file_order_and_map_fields(monkeypatch):
+    """Without local data the tasks read cais/mmlu and ceval/ceval-exam; fields map to the CSV layout."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name, split):
+        calls.append((path, name, split))
+        if path == "cais/mmlu":
+            return [{"question": "Q0", "subject": name, "choices": ["a", "b", "c", "d"], "answer": 2},
+                    {"question": "Q1", "subject": name, "choices": ["e", "f", "g", "h"], "answer": 0}]
+        return [{"id": 0, "question": "问题", "A": "甲", "B": "乙", "C": "丙", "D": "丁", "answer": "D", "explanation": ""}]
+
+    monkeypatch.delenv("EVALSUITE_DATA_DIR", raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    mmlu = get_task("mmlu")({"subjects": "anatomy", "shots": 1})
+    assert mmlu.data_folder is None
+    requests = mmlu.requests()
+    assert [r.key for r in requests] == ["anatomy/0", "anatomy/1"]
+    assert requests[0].prefix.endswith("Q0\nA. a\nB. b\nC. c\nD. d\nAnswer: C\n\n")
+    assert ("cais/mmlu", "anatomy", "test") in calls and ("cais/mmlu", "anatomy", "dev") in calls
+    ceval = get_task("ceval")({"subjects": "logic"})
+    assert ceval.requests()[0].text == "问题\nA. 甲\nB. 乙\nC. 丙\nD. 丁\n答案："
+    assert ("ceval/ceval-exam", "logic", "val") in calls
