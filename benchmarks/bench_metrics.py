@@ -104,51 +104,66 @@ def ours_scores(token_lists, smoothing):
     return self_bleu_scores(enc, np.zeros(enc.n_docs, dtype=np.int64), 1, 4, smoothing)
 
 
-def bench_self_bleu(sizes, ref_subset, seed, skip_fast_bleu):
+def bench_references(m, seed):
+    """sacrebleu and nltk loops on the first ``m`` responses (the same for every N)."""
     import sacrebleu
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-    print("\n== self-BLEU-4 (each response vs all others) ==")
+    texts = build_responses(m, seed)
+    toks, _ = tokenize(texts, "13a")
+    sm = SmoothingFunction().method1
+    nl, t_nl = timed(lambda: [
+        sentence_bleu(toks[:i] + toks[i + 1 :], h, smoothing_function=sm) for i, h in enumerate(toks)
+    ])
+    sb, t_sb = timed(lambda: [
+        sacrebleu.sentence_bleu(h, texts[:i] + texts[i + 1 :]).score / 100 for i, h in enumerate(texts)
+    ])
+    (ours_m1, ours_exp), t_ours = timed(lambda: (ours_scores(toks, "method1"), ours_scores(toks, "exp")))
+    d_nl = check_equal("nltk (Texygen recipe)", ours_m1, nl)
+    d_sb = check_equal("sacrebleu sentence_bleu", ours_exp, sb)
+    print(
+        f"references on N={m}: nltk {t_nl:.2f}s, sacrebleu {t_sb:.2f}s, ours (both smoothings) {t_ours:.3f}s; "
+        f"max |difference| nltk {d_nl:.1e}, sacrebleu {d_sb:.1e}"
+    )
+    return {"N": m, "nltk_s": t_nl, "sacrebleu_s": t_sb, "nltk_maxdiff": d_nl, "sacrebleu_maxdiff": d_sb}
+
+
+def bench_self_bleu(sizes, ref_subset, seed, skip_fast_bleu):
+    print("\n== self-BLEU-4, each response against all the others (nltk method1 semantics = Texygen) ==")
+    ref = bench_references(ref_subset, seed)
+    m = ref["N"]
     rows = []
     for n in sizes:
         texts = build_responses(n, seed)
         toks, _ = tokenize(texts, "13a")
         n_tokens = sum(map(len, toks))
-        # ours: the BLEU part on the same token lists, then everything from raw text
+        # ours: the BLEU part on the same token lists fast-bleu gets, then everything from raw text
         ours_tok, t_ours_tok = timed(lambda: self_bleu(toks, smoothing="method1"))
         ours_raw, t_ours_raw = timed(lambda: self_bleu(texts, tokenizer="13a", smoothing="method1"))
         assert math.isclose(ours_tok.value, ours_raw.value, abs_tol=1e-12)
         row = {"N": n, "tokens": n_tokens, "ours_bleu_s": t_ours_tok, "ours_raw_s": t_ours_raw, "value": ours_tok.value}
-        per_hyp = ours_scores(toks, "method1")
         if not skip_fast_bleu:
             from fast_bleu import SelfBLEU
 
             fb, t_fb = timed(lambda: SelfBLEU(toks, {4: (0.25,) * 4}).get_score()[4])
             row["fast_bleu_s"] = t_fb
-            row["fast_bleu_maxdiff"] = check_equal("fast-bleu", per_hyp, fb)
-        # N^2 references on a subset
-        m = min(ref_subset, n)
-        sub_texts, sub_toks = texts[:m], toks[:m]
-        sm = SmoothingFunction().method1
-        nl, t_nl = timed(lambda: [
-            sentence_bleu(sub_toks[:i] + sub_toks[i + 1 :], h, smoothing_function=sm) for i, h in enumerate(sub_toks)
-        ])
-        row["nltk_maxdiff"] = check_equal("nltk", ours_scores(sub_toks, "method1"), nl)
-        sb, t_sb = timed(lambda: [
-            sacrebleu.sentence_bleu(h, sub_texts[:i] + sub_texts[i + 1 :]).score / 100 for i, h in enumerate(sub_texts)
-        ])
-        row["sacrebleu_maxdiff"] = check_equal("sacrebleu", ours_scores(sub_toks, "exp"), sb)
+            row["fast_bleu_maxdiff"] = check_equal("fast-bleu", ours_scores(toks, "method1"), fb)
         scale = (n / m) ** 2
-        row.update(subset=m, nltk_s=t_nl * scale, sacrebleu_s=t_sb * scale, extrapolated=m < n)
+        row.update(nltk_s=ref["nltk_s"] * scale, sacrebleu_s=ref["sacrebleu_s"] * scale, extrapolated_from=m if m < n else None)
         rows.append(row)
-        fb_txt = f"fast-bleu {row['fast_bleu_s']:8.2f}s ({row['fast_bleu_s'] / t_ours_tok:6.1f}x)" if "fast_bleu_s" in row else "fast-bleu skipped"
-        ext = f" [extrapolated from N={m} as (N/{m})^2]" if m < n else ""
-        print(
-            f"N={n:>6} tokens={n_tokens:>9}  ours(BLEU part) {t_ours_tok:6.2f}s  ours(raw text, incl. tokenize) {t_ours_raw:6.2f}s  "
-            f"{fb_txt}  nltk {row['nltk_s']:9.1f}s ({row['nltk_s'] / t_ours_tok:8.0f}x)  "
-            f"sacrebleu {row['sacrebleu_s']:9.1f}s ({row['sacrebleu_s'] / t_ours_tok:8.0f}x){ext}  self-BLEU={ours_tok.value:.4f}"
+        fb_txt = (
+            f"fast-bleu {row['fast_bleu_s']:7.2f}s = {row['fast_bleu_s'] / t_ours_tok:5.1f}x ours (max diff {row['fast_bleu_maxdiff']:.0e})"
+            if "fast_bleu_s" in row else "fast-bleu skipped"
         )
-    return rows
+        ext = "~" if m < n else ""
+        print(
+            f"N={n:>6} ({n_tokens / n:.0f} tok/resp)  self-BLEU={ours_tok.value:.4f}  ours: BLEU part {t_ours_tok:6.2f}s, "
+            f"raw text incl. 13a tokenizing {t_ours_raw:6.2f}s  |  {fb_txt}  |  "
+            f"nltk {ext}{row['nltk_s']:8.0f}s = {ext}{row['nltk_s'] / t_ours_tok:6.0f}x  sacrebleu {ext}{row['sacrebleu_s']:8.0f}s = {ext}{row['sacrebleu_s'] / t_ours_tok:6.0f}x"
+        )
+    if m < max(sizes):
+        print(f"(~ = extrapolated from the measured N={m} run as t * (N/{m})^2; both loops are N^2 in pairs)")
+    return {"references": ref, "rows": rows}
 
 
 def counter_reference(token_lists):
@@ -211,6 +226,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} (timings on a shared machine are noisy; read the ratios)")
     rows = bench_self_bleu([int(s) for s in args.sizes.split(",")], args.ref_subset, args.seed, args.skip_fast_bleu)
+    
     ngram = bench_ngram(args.corpus, args.counter_subset, args.seed) if args.corpus else None
     if args.json:
         Path(args.json).write_text(json.dumps({"self_bleu": rows, "ngram": ngram}, indent=2))

@@ -71,58 +71,58 @@ class Encoded:
         return self._cache[key]
 
     def _build_table(self, n: int) -> "NgramTable":
-        total = len(self.ids)
-        if n == 1:
-            starts = np.arange(total, dtype=np.int64)
-            doc = self.doc_of_token
-        else:
-            starts = np.flatnonzero(self.tokens_left >= n)
-            doc = self.doc_of_token[starts]
         v = max(self.vocab_size, 1)
         if n == 1:
-            raw, bound = self.ids, v
+            starts = np.arange(len(self.ids), dtype=np.int64)
+            doc, raw, bound = self.doc_of_token, self.ids, v
         else:
-            # extend the (n-1)-gram ids, which are dense, by the next token:
-            # the key is below n_distinct(n-1) * V, far inside int64
+            # extend the (n-1)-gram ids, which are dense, by the next token; the
+            # key stays below n_distinct(n-1) * V, far inside int64. Positions
+            # starting an n-gram are those (n-1)-gram starts with n tokens left.
             prev = self.table(n - 1)
-            prev_full = np.zeros(total, dtype=np.int64)
-            prev_full[prev.starts] = prev.gram
-            raw = prev_full[starts] * v + self.ids[starts + n - 1]
+            keep = self.tokens_left[prev.starts] >= n
+            starts = prev.starts[keep]
+            doc = prev.doc[keep]
+            raw = prev.gram[keep] * v + self.ids[starts + (n - 1)]
             bound = prev.n_distinct * v
         n_docs = max(self.n_docs, 1)
-        if len(raw) == 0:
+        m = len(raw)
+        if m == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return NgramTable(starts, empty, doc, 0, empty, empty, empty, empty)
+            return NgramTable(starts, empty, doc, 0, empty, empty, empty, empty, empty)
         if bound <= _INT64_MAX // n_docs:
             # one sort by (n-gram, document) gives the n-gram ids and the
             # per-document counts at once
             comb = raw * n_docs + doc
             order = np.argsort(comb)
             cs = comb[order]
-            new_pair = np.r_[True, cs[1:] != cs[:-1]]
+            new_pair = np.empty(m, dtype=bool)
+            new_pair[0] = True
+            np.not_equal(cs[1:], cs[:-1], out=new_pair[1:])
             rs = cs // n_docs
         else:  # pragma: no cover - needs more than ~1e18 (n-gram, doc) combinations
             order = np.lexsort((doc, raw))
             rs = raw[order]
             ds = doc[order]
             new_pair = np.r_[True, (rs[1:] != rs[:-1]) | (ds[1:] != ds[:-1])]
-        new_gram = np.r_[True, rs[1:] != rs[:-1]]
+        new_gram = np.empty(m, dtype=bool)
+        new_gram[0] = True
+        np.not_equal(rs[1:], rs[:-1], out=new_gram[1:])
         sorted_gram = np.cumsum(new_gram) - 1
-        gram = np.empty(len(raw), dtype=np.int64)
+        gram = np.empty(m, dtype=np.int64)
         gram[order] = sorted_gram
         pair_starts = np.flatnonzero(new_pair)
-        pair_count = np.diff(np.r_[pair_starts, len(raw)])
-        pair_of = np.empty(len(raw), dtype=np.int64)
-        pair_of[order] = np.cumsum(new_pair) - 1
+        pair_count = np.diff(pair_starts, append=m)
         return NgramTable(
             starts=starts,
             gram=gram,
             doc=doc,
             n_distinct=int(sorted_gram[-1]) + 1,
             pair_gram=sorted_gram[pair_starts],
-            pair_doc=doc[order][pair_starts],
+            pair_doc=doc[order[pair_starts]],
             pair_count=pair_count,
-            pair_of=pair_of,
+            order=order,
+            new_pair=new_pair,
         )
 
     def subset(self, docs: np.ndarray) -> "Encoded":
@@ -188,7 +188,15 @@ class NgramTable:
     pair_gram: np.ndarray
     pair_doc: np.ndarray
     pair_count: np.ndarray
-    pair_of: np.ndarray
+    order: np.ndarray  # occurrences sorted by (n-gram, document)
+    new_pair: np.ndarray  # in that order: True where a new (n-gram, document) pair starts
+
+    @property
+    def pair_of(self) -> np.ndarray:
+        """Index of each occurrence's (n-gram, document) pair."""
+        out = np.empty(len(self.gram), dtype=np.int64)
+        out[self.order] = np.cumsum(self.new_pair) - 1
+        return out
 
 
 def encode(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) -> Encoded:

@@ -224,8 +224,8 @@ def tokenize(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) 
 
 def auto_flat(texts: Sequence[str], lowercase: bool) -> list[str]:
     """All tokens of ``texts`` in one list, documents separated by ``SEP``."""
-    joined = SEP.join(t.replace(SEP, " ") if SEP in t else t for t in texts)
-    joined = _normalize_auto(joined)
+    # the NFKC quick check is far cheaper than normalising, and most texts pass it
+    joined = SEP.join(_normalize_auto(t.replace(SEP, " ") if SEP in t else t) for t in texts)
     if lowercase:
         joined = joined.lower()
     return _AUTO_RE.findall(joined)
