@@ -237,6 +237,8 @@ def flat_tokens(texts: Sequence[str], tokenizer: str, lowercase: bool) -> list[s
 
 
 def _split_flat(flat: list[str], n_docs: int) -> list[list[str]]:
+    if n_docs == 0:
+        return []
     out: list[list[str]] = []
     current: list[str] = []
     for tok in flat:

@@ -14,7 +14,7 @@ import math
 import sys
 from pathlib import Path
 
-from evalsuite.errors import ConfigError
+from evalsuite.errors import ConfigError, DataError
 
 DESCRIPTION = "Diversity metrics (distinct-n, self-BLEU, entropy, repetition, compression, ...) of generations."
 
@@ -92,7 +92,8 @@ def _fmt(result) -> str:
     return s
 
 
-def _print_table(title: str, columns: dict[str, dict], out=sys.stdout) -> None:
+def _print_table(title: str, columns: dict[str, dict], out=None) -> None:
+    out = out or sys.stdout
     names: list[str] = []
     for col in columns.values():
         for k in col:
@@ -109,6 +110,8 @@ def _print_table(title: str, columns: dict[str, dict], out=sys.stdout) -> None:
 
 def run(args) -> int:
     from dataclasses import asdict
+
+    import numpy as np
 
     from evalsuite.metrics.io import read_records
     from evalsuite.metrics.lengths import match_lengths
@@ -141,6 +144,12 @@ def run(args) -> int:
         (la, ra), (lb, rb) = sets.items()
         lengths = [encode([r.text for r in recs], args.tokenizer).lengths for recs in (ra, rb)]
         ia, ib = match_lengths(lengths[0], lengths[1], n_bins=args.length_bins, seed=args.seed)
+        if len(ia) < 2:
+            raise DataError(
+                f"length matching kept {len(ia)} responses: the two sets' token lengths do not overlap "
+                f"({la}: median {int(np.median(lengths[0]))}, {lb}: median {int(np.median(lengths[1]))}); "
+                "compare without --length-matched or with fewer --length-bins"
+            )
         sets = {la: [ra[i] for i in ia], lb: [rb[i] for i in ib]}
         matched_note = {"kept": [len(ia), len(ib)], "of": [len(ra), len(rb)], "bins": args.length_bins}
 
@@ -156,7 +165,7 @@ def run(args) -> int:
             if len(cols) > 1:
                 _print_table(f"comparison, {mode}-prompt" + (" (length-matched)" if matched_note else ""), cols)
     if matched_note:
-        print(f"\nlength-matched: kept {matched_note['kept']} of {matched_note['of']} responses", file=sys.stdout)
+        print(f"\nlength-matched: kept {matched_note['kept']} of {matched_note['of']} responses")
 
     if args.out:
         payload = {
