@@ -16,7 +16,9 @@ from typing import Any, Callable
 from evalsuite.provenance import git_state, package_versions
 from evalsuite.results import RunResult, TaskSpec, Timings, atomic_write_text, write_jsonl
 from evalsuite.store import ResultStore, request_hash, run_key
-from evalsuite.task import MultipleChoiceResult, Task
+from evalsuite.task import GenerationResult, MultipleChoiceResult, Task
+
+RESULT_TYPES = {"multiple_choice": MultipleChoiceResult, "generation": GenerationResult}
 
 
 def default_store_path() -> Path:
@@ -44,9 +46,9 @@ def evaluate(
     store.register_run(key, backend.fingerprint.store_key(), task.name, task.version, resolved)
     hashes = [request_hash(r.model_dump()) for r in requests]
     stored = store.fetch(key, hashes)
-    results: list[MultipleChoiceResult | None] = [
-        MultipleChoiceResult.model_validate(stored[h]) if h in stored else None for h in hashes
-    ]
+    result_type = RESULT_TYPES[task.output_type]
+    compute = backend.score if task.output_type == "multiple_choice" else backend.generate
+    results: list = [result_type.model_validate(stored[h]) if h in stored else None for h in hashes]
     from_store = sum(r is not None for r in results)
     done = from_store
     if progress:
@@ -59,7 +61,7 @@ def evaluate(
     compute_started = time.perf_counter()
     for positions in pending_by_group.values():
         group_requests = [requests[i] for i in positions]
-        for local_indices, batch_results in backend.score(group_requests):
+        for local_indices, batch_results in compute(group_requests):
             rows = []
             for local, result in zip(local_indices, batch_results):
                 i = positions[local]
@@ -72,19 +74,27 @@ def evaluate(
     compute_seconds = time.perf_counter() - compute_started
 
     precision_check = None
-    if getattr(backend, "reduced_precision", False):
+    if task.output_type == "multiple_choice" and getattr(backend, "reduced_precision", False):
         precision_check = check_precision(requests, results, backend, backend.config.agreement_sample, seed=0)
 
     scores, samples = task.score(requests, results)
     computation: dict[str, int] = {}
     for result in results:
-        computation[f"{result.path}_items"] = computation.get(f"{result.path}_items", 0) + 1
-        computation["truncated_items"] = computation.get("truncated_items", 0) + bool(result.truncated_tokens)
+        if isinstance(result, MultipleChoiceResult):
+            computation[f"{result.path}_items"] = computation.get(f"{result.path}_items", 0) + 1
+            computation["truncated_items"] = computation.get("truncated_items", 0) + bool(result.truncated_tokens)
+        else:
+            computation["responses"] = computation.get("responses", 0) + len(result.responses)
+            computation["stopped_by_length"] = computation.get("stopped_by_length", 0) + result.finish_reasons.count("length")
     record = RunResult(
         task=TaskSpec(name=task.name, version=task.version, params_passed=task.params_passed, params_resolved=resolved),
         model=backend.fingerprint.model_dump(),
         backend_config=backend_config or {},
-        seeds={"fewshot": None, "sampling": None, "precision_check": 0 if precision_check else None},
+        seeds={
+            "fewshot": None,
+            "sampling": task.resolved_params().get("seed") if task.output_type == "generation" else None,
+            "precision_check": 0 if precision_check else None,
+        },
         precision_check=precision_check,
         task_metadata=task.run_metadata(),
         computation=computation,

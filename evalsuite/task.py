@@ -9,9 +9,10 @@ stores what comes back; it knows nothing about any particular benchmark.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from evalsuite.config import StrictModel, validate
 
@@ -44,6 +45,35 @@ class MultipleChoiceResult(BaseModel):
     truncated_tokens: int = 0
 
 
+class SamplingConfig(StrictModel):
+    """How responses are sampled; recorded with every generation run. ``temperature=0`` is greedy."""
+
+    n: int = Field(4, ge=1, description="Responses sampled per prompt.")
+    temperature: float = Field(0.7, ge=0.0, description="0 means greedy decoding (then n must be 1).")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0, description="0 disables top-k.")
+    repetition_penalty: float = Field(1.0, gt=0.0)
+    max_new_tokens: int = Field(128, ge=1)
+    seed: int = Field(0, description="Each prompt's samples are seeded from (seed, prompt id), so they do not depend on batching or resumption.")
+
+
+class GenerationRequest(BaseModel):
+    """Sample ``sampling.n`` responses to one prompt (chat ``messages``, or raw ``prompt`` text)."""
+
+    key: str
+    group: str
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+    sampling: SamplingConfig
+
+
+class GenerationResult(BaseModel):
+    responses: list[str]
+    new_tokens: list[int]
+    finish_reasons: list[str]  # "stop" (end-of-sequence) or "length" (max_new_tokens reached)
+    prompt_tokens: int
+
+
 class Task(ABC):
     """Base class of every task. Subclasses set ``name``, ``version`` and ``Params``."""
 
@@ -51,8 +81,10 @@ class Task(ABC):
     version: ClassVar[str]
     description: ClassVar[str] = ""
     Params: ClassVar[type[StrictModel]]
+    # "multiple_choice" requests go to a backend's ``score``, "generation" to its ``generate``.
+    output_type: ClassVar[str] = "multiple_choice"
 
-    def __init__(self, params: dict[str, Any] | None = None):
+    def __init__(self, params: dict[str, Any] | None = None, data_dir: str | Path | None = None):
         self.params_passed = dict(params or {})
         self.params = validate(self.Params, self.params_passed, f"parameters for task {self.name!r}")
 
@@ -61,11 +93,11 @@ class Task(ABC):
         return self.params.model_dump(mode="json")
 
     @abstractmethod
-    def requests(self) -> list[MultipleChoiceRequest]:
+    def requests(self) -> list[MultipleChoiceRequest] | list[GenerationRequest]:
         """Every request of this run, in a stable order."""
 
     @abstractmethod
-    def score(self, requests: list[MultipleChoiceRequest], results: list[MultipleChoiceResult]) -> tuple[dict, list[dict]]:
+    def score(self, requests: list, results: list) -> tuple[dict, list[dict]]:
         """Return (scores, per-item sample records) for results aligned with ``requests``."""
 
     def run_metadata(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from pydantic import Field
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
 from evalsuite.provenance import sha256_file
-from evalsuite.task import MultipleChoiceRequest, MultipleChoiceResult
+from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, MultipleChoiceResult
 
 
 class HFConfig(StrictModel):
@@ -446,6 +446,69 @@ class HFBackend:
             targets = torch.tensor(cont, device=logprobs.device)
             lls.append(float(logprobs.gather(1, targets[:, None]).sum()))
         item.lls = lls
+
+    # -- generation -------------------------------------------------------------
+
+    def generate(self, requests: list[GenerationRequest]) -> Iterator[tuple[list[int], list[GenerationResult]]]:
+        """Sample each request's ``n`` responses; yield ([index], [result]) prompt by prompt.
+
+        A prompt's samples are drawn in one batch seeded from (seed, request key), so
+        they are the same whatever else is in the run and whether it was resumed.
+        """
+        for index, request in enumerate(requests):
+            yield [index], [self._generate_one(request)]
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        if request.messages is not None:
+            if not getattr(self.tokenizer, "chat_template", None):
+                raise ModelError(
+                    f"{self.config.model} has no chat template, so chat prompts cannot be formatted; "
+                    "use a chat checkpoint, or -T chat_template=false to send the raw prompt text"
+                )
+            text = self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self._encode([request.prompt])[0]
+
+    def _generate_one(self, request: GenerationRequest) -> GenerationResult:
+        import torch
+        from transformers import GenerationConfig
+
+        s = request.sampling
+        ids = self.prompt_ids(request)
+        if len(ids) + s.max_new_tokens > self.max_length:
+            raise ModelError(
+                f"prompt {request.key}: {len(ids)} prompt tokens + max_new_tokens {s.max_new_tokens} exceed the "
+                f"model's context of {self.max_length}; lower max_new_tokens or shorten the prompt"
+            )
+        eos = self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
+        sample = s.temperature > 0
+        # An explicit config, so nothing is inherited from the checkpoint's generation_config.json.
+        config = GenerationConfig(
+            max_new_tokens=s.max_new_tokens,
+            do_sample=sample,
+            temperature=s.temperature if sample else None,
+            top_p=s.top_p if sample else None,
+            top_k=s.top_k if sample else None,
+            repetition_penalty=s.repetition_penalty,
+            pad_token_id=pad,
+            eos_token_id=eos,
+        )
+        seed = int(hashlib.sha256(f"{s.seed}:{request.key}".encode()).hexdigest()[:8], 16)
+        torch.manual_seed(seed)
+        inputs = torch.tensor([ids] * s.n, device=self.device)
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=inputs, attention_mask=torch.ones_like(inputs), generation_config=config
+            )
+        responses, lengths, reasons = [], [], []
+        for row in output[:, len(ids):].tolist():
+            stop = row.index(eos) if eos is not None and eos in row else None
+            tokens = row if stop is None else row[:stop]
+            responses.append(self.tokenizer.decode(tokens, skip_special_tokens=True))
+            lengths.append(len(tokens))
+            reasons.append("length" if stop is None else "stop")
+        return GenerationResult(responses=responses, new_tokens=lengths, finish_reasons=reasons, prompt_tokens=len(ids))
 
 
 # The names evalsuite.backends.load_backend looks for.

@@ -35,6 +35,40 @@ def _fmt(acc: float, stderr: float) -> str:
 
 
 def print_scores(record) -> None:
+    if "overall" in record.scores:
+        print_accuracy(record)
+    else:
+        print_diversity(record)
+
+
+def print_diversity(record) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    scores = record.scores
+    modes = [m for m in ("within", "across") if m in scores]
+    table = Table(title=f"{record.task.name} v{record.task.version}  ·  {record.model['model']}  ·  "
+                        f"{scores['prompts']} prompts, {scores['responses']} responses")
+    table.add_column("metric")
+    for mode in modes:
+        table.add_column(f"{mode}-prompt (95% CI)", justify="right")
+    for name in scores[modes[-1]]:
+        cells = []
+        for mode in modes:
+            entry = scores[mode].get(name)
+            if entry is None or entry["value"] is None:
+                cells.append("n/a")
+                continue
+            ci = entry["ci"]
+            cells.append(f"{entry['value']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and ci[0] is not None else ""))
+        table.add_row(name, *cells)
+    Console().print(table)
+    t = record.timings
+    print(f"{t.items_total} prompts: {t.items_computed} generated, {t.items_from_store} from the store; "
+          f"{t.compute_seconds:.1f}s compute. {record.computation}")
+
+
+def print_accuracy(record) -> None:
     from rich.console import Console
     from rich.table import Table
 
