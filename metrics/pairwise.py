@@ -1,0 +1,404 @@
+"""Statistics of pairwise judge verdicts: win rates, order and length bias, Bradley-Terry.
+
+An *outcome* is one comparison seen from one side: ``"win"``, ``"tie"`` or
+``"loss"``; ``None`` marks a verdict that could not be parsed. Unparseable
+verdicts are counted and left out of every statistic, never guessed.
+
+Conventions follow the projects whose numbers people compare with:
+
+- win rate with ties = (wins + 0.5 ties) / n (MT-Bench's ``win_rate_adjusted``);
+- judging in both orders, a disagreement between the orders is a tie, and a
+  comparison with an unparseable verdict in either order is dropped
+  (FastChat ``show_result.py``);
+- AlpacaEval's soft win rate is mean(preference - 1) with preference in
+  [1, 2] (2 = the evaluated output wins, 1.5 = tie, legacy 0 = tie), its
+  standard error the sample standard error (ddof=1); the discrete win rate
+  rounds each preference to 1 or 2 first, exact draws counting one half.
+
+Values are fractions in [0, 1]; AlpacaEval and FastChat print them x100.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evalsuite.errors import DataError
+from evalsuite.metrics.bootstrap import check_ci_args, mean_ci, percentile_interval, unit_weights
+from evalsuite.metrics.result import make_signature
+
+WIN, TIE, LOSS = "win", "tie", "loss"
+OUTCOMES = (WIN, TIE, LOSS)
+SCORE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}
+FLIP = {WIN: LOSS, TIE: TIE, LOSS: WIN, None: None}
+
+
+def _check_outcomes(outcomes: Iterable[str | None]) -> list[str | None]:
+    out = list(outcomes)
+    for i, o in enumerate(out):
+        if o is not None and o not in SCORE:
+            raise DataError(f"outcome {i} is {o!r}; expected one of {OUTCOMES} or None for an unparseable verdict")
+    return out
+
+
+def _sem(values: np.ndarray) -> float:
+    # Sample standard error (ddof=1), as pandas' .sem() that AlpacaEval reports.
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+@dataclass(frozen=True)
+class WinRate:
+    """(wins + 0.5 ties) / n over parsed verdicts, with a bootstrap CI and standard error."""
+
+    value: float
+    standard_error: float
+    ci: tuple[float, float] | None
+    wins: int
+    ties: int
+    losses: int
+    n: int
+    unparseable: int
+    signature: str
+
+    @property
+    def win_only_rate(self) -> float:
+        """wins / n: FastChat's ``win_rate`` column (ties count nothing)."""
+        return self.wins / self.n if self.n else float("nan")
+
+    @property
+    def loss_rate(self) -> float:
+        return self.losses / self.n if self.n else float("nan")
+
+
+def win_rate(
+    outcomes: Iterable[str | None],
+    *,
+    ci: bool = True,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> WinRate:
+    """Win rate with ties counted as half a win; ``None`` outcomes are counted as unparseable and excluded."""
+    out = _check_outcomes(outcomes)
+    parsed = [o for o in out if o is not None]
+    scores = np.array([SCORE[o] for o in parsed], dtype=float)
+    n = len(scores)
+    value = float(scores.mean()) if n else float("nan")
+    interval = None
+    if ci:
+        check_ci_args(confidence, n_boot)
+        interval = mean_ci(scores, n_boot=n_boot, confidence=confidence, seed=seed) if n else (math.nan, math.nan)
+    return WinRate(
+        value=value,
+        standard_error=_sem(scores),
+        ci=interval,
+        wins=parsed.count(WIN),
+        ties=parsed.count(TIE),
+        losses=parsed.count(LOSS),
+        n=n,
+        unparseable=len(out) - n,
+        signature=make_signature(
+            "winrate", ties="half", ci=f"boot{n_boot}@{confidence:g}" if ci else None, seed=seed if ci else None
+        ),
+    )
+
+
+def combine_orders(first: str | None, second: str | None) -> str | None:
+    """One outcome from a comparison judged in both orders.
+
+    Both outcomes are seen from the same side (the swapped order's verdict
+    already mapped back to the models). Equal outcomes stand; a disagreement
+    is a tie; an unparseable verdict in either order makes the pair unparseable.
+    """
+    _check_outcomes((first, second))
+    if first is None or second is None:
+        return None
+    return first if first == second else TIE
+
+
+@dataclass(frozen=True)
+class OrderConsistency:
+    """How often the two orders of one comparison disagree (position bias).
+
+    ``first_position_favoured`` counts pairs where whichever answer was shown
+    first won in both orders; ``second_position_favoured`` the reverse.
+    """
+
+    share_inconsistent: float
+    inconsistent: int
+    n_pairs: int
+    first_position_favoured: int
+    second_position_favoured: int
+    unparseable: int
+
+
+def position_bias(first: Sequence[str | None], second: Sequence[str | None]) -> OrderConsistency:
+    """Share of order-inconsistent verdicts over pairs parsed in both orders.
+
+    ``first[i]`` and ``second[i]`` are outcomes for the same side, the side
+    shown first in the original order and second in the swapped order.
+    """
+    if len(first) != len(second):
+        raise DataError(f"got {len(first)} first-order and {len(second)} swapped-order outcomes; give one of each per pair")
+    _check_outcomes(first)
+    _check_outcomes(second)
+    pairs = [(a, b) for a, b in zip(first, second) if a is not None and b is not None]
+    inconsistent = sum(a != b for a, b in pairs)
+    return OrderConsistency(
+        share_inconsistent=inconsistent / len(pairs) if pairs else float("nan"),
+        inconsistent=inconsistent,
+        n_pairs=len(pairs),
+        # The side was first in order 1 and second in order 2: winning order 1
+        # and losing order 2 means the first-shown answer won both times.
+        first_position_favoured=sum(a == WIN and b == LOSS for a, b in pairs),
+        second_position_favoured=sum(a == LOSS and b == WIN for a, b in pairs),
+        unparseable=len(first) - len(pairs),
+    )
+
+
+@dataclass(frozen=True)
+class LengthBias:
+    """Share of decisive verdicts (no tie, lengths differ) that the longer answer won."""
+
+    share_longer_wins: float
+    longer_wins: int
+    n_decisive: int
+
+
+def longer_answer_win_share(
+    outcomes: Sequence[str | None], lengths: Sequence[float], opponent_lengths: Sequence[float]
+) -> LengthBias:
+    """Length bias: how often the longer of two answers won, among decisive verdicts.
+
+    0.5 means no preference for length; ties, unparseable verdicts and equal
+    lengths are left out.
+    """
+    if not len(outcomes) == len(lengths) == len(opponent_lengths):
+        raise DataError(
+            f"got {len(outcomes)} outcomes, {len(lengths)} lengths and {len(opponent_lengths)} opponent lengths; "
+            "give one of each per comparison"
+        )
+    _check_outcomes(outcomes)
+    decisive = [(o, a, b) for o, a, b in zip(outcomes, lengths, opponent_lengths) if o in (WIN, LOSS) and a != b]
+    longer = sum((o == WIN) == (a > b) for o, a, b in decisive)
+    return LengthBias(longer / len(decisive) if decisive else float("nan"), longer, len(decisive))
+
+
+@dataclass(frozen=True)
+class SoftWinRate:
+    """AlpacaEval's head-to-head numbers for one model against its baseline."""
+
+    value: float
+    standard_error: float
+    discrete_value: float
+    discrete_standard_error: float
+    n_wins: int
+    n_wins_base: int
+    n_draws: int
+    n: int
+    unparseable: int
+    signature: str
+
+
+def preference_value(preference: object) -> float | None:
+    """A preference as a float in [1, 2], or None when it is missing or out of range.
+
+    Legacy AlpacaEval files write a draw as 0; it reads as 1.5, as AlpacaEval does.
+    """
+    if preference is None or isinstance(preference, bool) or not isinstance(preference, (int, float)):
+        return None
+    p = float(preference)
+    if p == 0:
+        return 1.5
+    return p if 1 <= p <= 2 else None  # NaN fails both comparisons
+
+
+def soft_win_rate(preferences: Iterable[object]) -> SoftWinRate:
+    """Soft and discrete win rates of AlpacaEval from preferences in [1, 2] (2 = evaluated output wins).
+
+    Missing, NaN or out-of-range preferences are counted as unparseable and excluded.
+    """
+    raw = list(preferences)
+    values = [preference_value(p) for p in raw]
+    prefs = np.array([v for v in values if v is not None], dtype=float)
+    soft = prefs - 1
+    # AlpacaEval's zero-one rule: round to 1 or 2, an exact 1.5 stays a draw worth one half.
+    discrete = np.where(prefs == 1.5, 0.5, np.round(prefs) - 1)
+    n = len(prefs)
+    return SoftWinRate(
+        value=float(soft.mean()) if n else float("nan"),
+        standard_error=_sem(soft),
+        discrete_value=float(discrete.mean()) if n else float("nan"),
+        discrete_standard_error=_sem(discrete),
+        n_wins=int((soft > 0.5).sum()),
+        n_wins_base=int((soft < 0.5).sum()),
+        n_draws=int((prefs == 1.5).sum()),
+        n=n,
+        unparseable=len(raw) - n,
+        signature=make_signature("alpaca_winrate", pref="1-2", draw="1.5", se="ddof1"),
+    )
+
+
+# --- Bradley-Terry ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BradleyTerry:
+    """Bradley-Terry strengths by maximum likelihood, ties as half-wins.
+
+    ``strengths`` are natural-log strengths centred to mean zero, so
+    P(i beats j) = 1 / (1 + exp(strength_j - strength_i)). ``ratings`` put them
+    on the Elo-like scale that Chatbot Arena prints (1000 + 400 log10 odds).
+    Bootstrap resamples in which some model won or lost everything have no
+    finite estimate; they are skipped and counted in ``n_boot_failed``.
+    """
+
+    models: tuple[str, ...]
+    strengths: dict[str, float]
+    ci: dict[str, tuple[float, float]] | None
+    ratings: dict[str, float]
+    n_comparisons: int
+    unparseable: int
+    iterations: int
+    log_likelihood: float
+    n_boot_failed: int
+    signature: str
+
+    def win_probability(self, a: str, b: str) -> float:
+        return 1.0 / (1.0 + math.exp(self.strengths[b] - self.strengths[a]))
+
+
+def _credit_matrix(i: np.ndarray, j: np.ndarray, score: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """W[a, b] = wins of a over b, a tie giving each side one half."""
+    w = np.zeros((k, k))
+    np.add.at(w, (i, j), weights * score)
+    np.add.at(w, (j, i), weights * (1 - score))
+    return w
+
+
+def _strongly_connected(w: np.ndarray) -> bool:
+    # The MLE is finite iff every split of the models has credit flowing both
+    # ways (Ford 1957; Hunter 2004): the "got some credit against" graph is
+    # strongly connected. Check reachability from model 0 forwards and backwards.
+    adj = w > 0
+    for graph in (adj, adj.T):
+        seen = np.zeros(len(w), dtype=bool)
+        seen[0] = True
+        frontier = seen.copy()
+        while frontier.any():
+            frontier = graph[frontier].any(axis=0) & ~seen
+            seen |= frontier
+        if not seen.all():
+            return False
+    return True
+
+
+def _log_likelihood(beta: np.ndarray, w: np.ndarray) -> float:
+    diff = beta[:, None] - beta[None, :]
+    # log sigmoid(diff) computed stably
+    return float((w * -np.logaddexp(0.0, -diff)).sum())
+
+
+def fit_bradley_terry(w: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, int]:
+    """Maximum-likelihood log-strengths (mean zero) from a credit matrix, by Newton's method.
+
+    The log-likelihood sum_ab W[a,b] log sigmoid(beta_a - beta_b) is concave;
+    Newton steps with step halving on the model-0-anchored parameters converge
+    in a handful of iterations. Raises DataError when no finite MLE exists.
+    """
+    k = len(w)
+    if k < 2:
+        raise DataError(f"Bradley-Terry needs comparisons between at least 2 models, got {k}")
+    if not _strongly_connected(w):
+        raise DataError(
+            "Bradley-Terry strengths are infinite: some group of models won (or lost) every comparison "
+            "against the rest; add comparisons that connect them"
+        )
+    n = w + w.T
+    beta = np.zeros(k)
+    ll = _log_likelihood(beta, w)
+    for it in range(1, max_iter + 1):
+        p = 1.0 / (1.0 + np.exp(beta[None, :] - beta[:, None]))  # p[a, b] = P(a beats b)
+        grad = (w - n * p).sum(axis=1)
+        info = n * p * p.T  # Fisher information off-diagonals (negated Hessian is the Laplacian)
+        hess = np.diag(info.sum(axis=1)) - info
+        # beta_0 is fixed at 0 during the fit: the likelihood only sees differences.
+        step = np.zeros(k)
+        step[1:] = np.linalg.solve(hess[1:, 1:], grad[1:])
+        if np.max(np.abs(step)) < tol:
+            return beta - beta.mean(), it
+        t = 1.0
+        while True:
+            candidate = beta + t * step
+            new_ll = _log_likelihood(candidate, w)
+            if new_ll >= ll - 1e-12 or t < 1e-8:
+                break
+            t /= 2
+        beta, ll = candidate, new_ll
+    raise DataError(f"Bradley-Terry fit did not converge in {max_iter} Newton iterations (last step {np.max(np.abs(step)):.3g})")
+
+
+def bradley_terry(
+    comparisons: Iterable[tuple[str, str, str | None]],
+    *,
+    ci: bool = True,
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> BradleyTerry:
+    """Bradley-Terry strengths of every model in ``(model_a, model_b, outcome for a)`` comparisons.
+
+    Ties count as half a win for each side. Confidence intervals are seeded
+    percentile bootstraps over comparisons.
+    """
+    rows = list(comparisons)
+    parsed = []
+    for idx, row in enumerate(rows):
+        if len(row) != 3:
+            raise DataError(f"comparison {idx} is {row!r}; expected (model_a, model_b, outcome)")
+        a, b, o = row
+        _check_outcomes([o])
+        if a == b:
+            raise DataError(f"comparison {idx} pits {a!r} against itself; a comparison needs two different models")
+        if o is not None:
+            parsed.append((a, b, o))
+    models = tuple(sorted({a for a, _, _ in parsed} | {b for _, b, _ in parsed}))
+    index = {m: i for i, m in enumerate(models)}
+    i = np.array([index[a] for a, _, _ in parsed], dtype=np.int64)
+    j = np.array([index[b] for _, b, _ in parsed], dtype=np.int64)
+    score = np.array([SCORE[o] for _, _, o in parsed])
+    w = _credit_matrix(i, j, score, np.ones(len(parsed)), len(models))
+    beta, iterations = fit_bradley_terry(w)
+
+    intervals = None
+    failed = 0
+    if ci:
+        check_ci_args(confidence, n_boot)
+        samples = np.full((n_boot, len(models)), np.nan)
+        for b, weights in enumerate(unit_weights(len(parsed), n_boot, seed)):
+            wb = _credit_matrix(i, j, score, weights.astype(float), len(models))
+            try:
+                samples[b] = fit_bradley_terry(wb)[0]
+            except DataError:
+                failed += 1
+        intervals = {m: percentile_interval(samples[:, k], confidence) for k, m in enumerate(models)}
+
+    strengths = {m: float(beta[k]) for k, m in enumerate(models)}
+    return BradleyTerry(
+        models=models,
+        strengths=strengths,
+        ci=intervals,
+        ratings={m: 1000 + 400 * s / math.log(10) for m, s in strengths.items()},
+        n_comparisons=len(parsed),
+        unparseable=len(rows) - len(parsed),
+        iterations=iterations,
+        log_likelihood=_log_likelihood(beta, w),
+        n_boot_failed=failed,
+        signature=make_signature(
+            "bradley_terry", ties="half", fit="newton", centre="mean0",
+            ci=f"boot{n_boot}@{confidence:g}" if ci else None, seed=seed if ci else None,
+        ),
+    )
