@@ -79,6 +79,16 @@ def _signature_fields(signature: str) -> dict[str, str]:
     return fields
 
 
+def signature_diff(a: str, b: str) -> str:
+    """The options two signatures disagree on, as text ("" when equal)."""
+    fa, fb = _signature_fields(a), _signature_fields(b)
+    diff = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+    text = ", ".join(f"{k or 'metric'}: {fa.get(k)} vs {fb.get(k)}" for k in diff)
+    if "N" in diff:
+        text += " (pooled metrics depend on N; use the same sample size)"
+    return text
+
+
 def check_comparable(*results: MetricResult) -> bool:
     """Warn (and return False) when results were computed in ways that differ.
 
@@ -86,16 +96,10 @@ def check_comparable(*results: MetricResult) -> bool:
     pooled (``N`` in the signature), so numbers with different ``N`` do not
     compare; the same goes for tokenizers, orders and the like.
     """
-    if len(results) < 2:
-        return True
-    base = _signature_fields(results[0].signature)
     ok = True
     for other in results[1:]:
-        fields = _signature_fields(other.signature)
-        diff = sorted(k for k in set(base) | set(fields) if base.get(k) != fields.get(k))
+        diff = signature_diff(results[0].signature, other.signature)
         if diff:
             ok = False
-            what = ", ".join(f"{k or 'metric'}: {base.get(k)} vs {fields.get(k)}" for k in diff)
-            hint = " (pooled metrics depend on N; use the same sample_size)" if "N" in diff else ""
-            warnings.warn(f"results are not comparable: {what}{hint}", stacklevel=2)
+            warnings.warn(f"results are not comparable: {diff}", stacklevel=2)
     return ok

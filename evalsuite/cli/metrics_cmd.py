@@ -108,6 +108,20 @@ def _print_table(title: str, columns: dict[str, dict], out=None) -> None:
         print(row, file=out)
 
 
+def _print_incomparable(cols: dict[str, dict]) -> None:
+    """Name the metrics whose signatures differ between the compared sets (e.g. pool size N)."""
+    from evalsuite.metrics.result import signature_diff
+
+    labels = list(cols)
+    first = cols[labels[0]]
+    for name, result in first.items():
+        for other in labels[1:]:
+            if name in cols[other]:
+                diff = signature_diff(result.signature, cols[other][name].signature)
+                if diff:
+                    print(f"  not comparable: {name}: {diff}")
+
+
 def run(args) -> int:
     from dataclasses import asdict
 
@@ -164,6 +178,7 @@ def run(args) -> int:
             cols = {label: rep[mode] for label, rep in results.items() if mode in rep}
             if len(cols) > 1:
                 _print_table(f"comparison, {mode}-prompt" + (" (length-matched)" if matched_note else ""), cols)
+                _print_incomparable(cols)
     if matched_note:
         print(f"\nlength-matched: kept {matched_note['kept']} of {matched_note['of']} responses")
 

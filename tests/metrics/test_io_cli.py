@@ -100,6 +100,13 @@ def test_cli_compare_length_matched(tmp_path, capsys):
     assert res["b.jsonl:all"]["within"]["self-bleu-4"]["value"] > res["a.jsonl:all"]["within"]["self-bleu-4"]["value"]
 
 
+def test_cli_compare_flags_incomparable_pool_sizes(tmp_path, capsys):
+    a, _ = generations(tmp_path, "a.jsonl")
+    small = write_jsonl(tmp_path / "s.jsonl", [{"response": f"x{i} y z", "prompt_id": i} for i in range(5)])
+    assert main(["metrics", str(a), "--compare", str(small), "--no-ci"]) == 0
+    assert "not comparable: self-bleu-4: N: 18 vs 5 (pooled metrics depend on N" in capsys.readouterr().out
+
+
 def test_cli_length_matching_without_overlap_is_an_error(tmp_path, capsys):
     a = write_jsonl(tmp_path / "a.jsonl", [{"response": "short one", "prompt_id": i} for i in range(4)])
     b = write_jsonl(tmp_path / "b.jsonl", [{"response": " ".join(["long"] * 50), "prompt_id": i} for i in range(4)])
