@@ -6,7 +6,7 @@ from typing import Any
 
 from evalsuite.errors import ConfigError
 
-BACKENDS = {"hf": "evalsuite.backends.hf"}
+BACKENDS = {"hf": "evalsuite.backends.hf", "openai": "evalsuite.backends.openai"}
 
 
 def load_backend(name: str, options: dict[str, Any]):

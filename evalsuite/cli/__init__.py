@@ -20,8 +20,10 @@ COMMAND_MODULES = [
     "evalsuite.cli.tasks_cmd",
     "evalsuite.cli.run_cmd",
     "evalsuite.cli.demo_cmd",
+    "evalsuite.cli.serve_cmd",
     "evalsuite.cli.train_cmd",
     "evalsuite.cli.metrics_cmd",
+    "evalsuite.cli.judge_cmd",
 ]
 
 

@@ -1,0 +1,148 @@
+"""`evalsuite serve` over real HTTP, and the openai backend's retries, timeouts and failures."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+import evalsuite.tasks  # noqa: F401
+from evalsuite.backends import load_backend
+from evalsuite.backends.openai import EndpointError
+from evalsuite.registry import get_task
+from evalsuite.runner import evaluate
+from evalsuite.store import ResultStore
+from evalsuite.task import SamplingConfig
+
+EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model):
+    port = free_port()
+    process = subprocess.Popen(
+        [EVALSUITE, "serve", "--model", str(tiny_model), "--name", "tiny", "--port", str(port), "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+        assert process.poll() is None, process.stderr.read().decode()
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_served_model_answers_the_openai_protocol(served):
+    models = httpx.get(f"{served}/models").json()
+    assert models["data"][0]["id"] == "tiny"
+    body = httpx.post(f"{served}/completions", json={"model": "tiny", "prompt": "The sea", "n": 2, "max_tokens": 5, "seed": 3}).json()
+    assert len(body["choices"]) == 2 and body["usage"]["prompt_tokens"] > 0
+    again = httpx.post(f"{served}/completions", json={"model": "tiny", "prompt": "The sea", "n": 2, "max_tokens": 5, "seed": 3}).json()
+    assert [c["text"] for c in again["choices"]] == [c["text"] for c in body["choices"]]  # seeded
+
+
+def test_generation_run_through_the_openai_backend(served, tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "Hello"}\n{"prompt": "你好"}\n', encoding="utf-8")
+    task = get_task("generate")({"prompts": str(prompts), "n": 2, "max_new_tokens": 6, "chat_template": False, "n_boot": 10})
+    backend = load_backend("openai", {"model": "tiny", "base_url": served, "concurrency": 2})
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        record = evaluate(task, backend, store, out_dir=tmp_path / "run")
+    assert record.model["backend"] == "openai" and record.computation["responses"] == 4
+    lines = (tmp_path / "run" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(l)["prompt_id"] for l in lines] == ["0", "0", "1", "1"]
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers 429, then 500, then a valid completion; or always 500; or hangs."""
+
+    script: list = []
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers["Content-Length"]))
+        _Flaky.seen.append(self.headers.get("Authorization"))
+        action = _Flaky.script.pop(0) if _Flaky.script else 500
+        if action == "hang":
+            time.sleep(2)
+            return
+        if action == "ok":
+            payload = json.dumps({"choices": [{"text": "fine", "finish_reason": "stop"}], "usage": {"completion_tokens": 1}})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(payload.encode())
+            return
+        self.send_response(action)
+        if action == 429:
+            self.send_header("Retry-After", "0")
+        self.end_headers()
+        self.wfile.write(b"try later")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def flaky():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Flaky.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def _backend(url, **options):
+    return load_backend("openai", {"model": "m", "base_url": url, "backoff": 0.01, **options})
+
+
+def test_retries_429_and_500_then_succeeds(flaky, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    _Flaky.script = [429, 500, "ok"]
+    body = _backend(flaky).post("/completions", {"prompt": "x"})
+    assert body["choices"][0]["text"] == "fine"
+    assert _Flaky.seen == ["Bearer sk-secret-value"] * 3
+
+
+def test_gives_up_after_retries_without_leaking_the_key(flaky, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    _Flaky.script = [500, 500, 500]
+    with pytest.raises(EndpointError) as error:
+        _backend(flaky, max_retries=2).post("/completions", {"prompt": "x"})
+    assert "failed after 3 attempts; last error: HTTP 500" in str(error.value)
+    assert "sk-secret" not in str(error.value)
+    assert len(_Flaky.seen) == 3
+
+
+def test_timeouts_are_retried_then_reported(flaky):
+    _Flaky.script = ["hang", "hang"]
+    with pytest.raises(EndpointError, match="timed out after 0.5s"):
+        _backend(flaky, timeout=0.5, max_retries=1).chat([{"role": "user", "content": "x"}], SamplingConfig(n=1))
+
+
+def test_client_errors_are_not_retried(flaky):
+    _Flaky.script = [400]
+    with pytest.raises(EndpointError, match="HTTP 400"):
+        _backend(flaky).post("/completions", {"prompt": "x"})
+    assert len(_Flaky.seen) == 1
