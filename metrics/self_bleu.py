@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.common import check_mode, finish, group_index, group_means, weighted_mean
+from evalsuite.metrics.common import check_mode, finish, group_index
 from evalsuite.metrics.ngrams import Encoded, as_encoded
 from evalsuite.metrics.result import MetricResult
 
