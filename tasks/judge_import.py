@@ -108,6 +108,7 @@ class ModelSummary(BaseModel):
     position_bias: PositionBiasStats | None = None
     length_bias: LengthBiasStats | None = None
     per_opponent: dict[str, WinRateStats] = {}
+    per_turn: dict[str, WinRateStats] = {}  # MT-Bench; FastChat's table pools both turns
 
 
 class BradleyTerryStats(BaseModel):
@@ -313,6 +314,8 @@ def summarize(
             summary.position_bias = _position_stats(own)
             for opp in sorted({o for _, o, _ in plays}):
                 summary.per_opponent[opp] = _win_stats([out for _, o, out in plays if o == opp], ci_args)
+            for turn in sorted({j.turn for j in own if j.turn is not None}):
+                summary.per_turn[str(turn)] = _win_stats([out for j, _, out in plays if j.turn == turn], ci_args)
         models[model] = summary
 
     bt, bt_error = None, None

@@ -120,6 +120,9 @@ def test_mt_bench_pairwise_all_matches_fastchat_table(mt_file):
         assert s.win_rate == pytest.approx(rate)
         assert s.win_only_rate == pytest.approx(w / (w + t + l))
     assert result.models["A"].win_rate.unparseable == 1 and result.unparseable == 1
+    turns = result.models["A"].per_turn  # turn 1: rows 1 3 4 6 7 10 -> W1 T2 L3; turn 2: row 2 (tie)
+    assert turns["1"].win_rate == pytest.approx(2 / 6) and turns["2"].win_rate == pytest.approx(0.5)
+    assert turns["1"].unparseable == 1
     per = result.models["A"].per_opponent
     assert per["B"].win_rate == pytest.approx(2 / 4) and per["C"].win_rate == pytest.approx(0.5 / 3)
     # 9 rows parsed in both orders; rows 2, 6, 9 disagree; only row 2 has the first-shown answer winning both.
