@@ -1,0 +1,179 @@
+"""The sandbox: outcomes, limits and containment of hostile programs.
+
+Hostile programs run with the reliability guard switched OFF, so these tests check the
+real barriers (namespaces, uid, rlimits, process cleanup), not the disabled builtins.
+Limits are kept small: the machine is shared, nothing here may exhaust it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from evalsuite.sandbox import SandboxLimits, probe, run_many, run_program
+
+HOSTILE = SandboxLimits(timeout_s=3, cpu_s=3, memory_mb=256, nproc=8, guard=False)
+IS_ROOT = os.geteuid() == 0
+
+
+@pytest.fixture(scope="module")
+def isolation():
+    return probe()
+
+
+def _processes_of(uid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except FileNotFoundError:
+                continue
+    return pids
+
+
+def _processes_with_arg(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+    return [p for p in found if p != os.getpid()]
+
+
+def test_outcomes_pass_fail_and_message():
+    ok = run_program("print('hello')\nassert sum([1, 2]) == 3\n")
+    assert (ok.status, ok.stdout) == ("passed", "hello\n")
+    bad = run_program("def f():\n    return 1\n\nassert f() == 2\n")
+    assert bad.status == "failed"
+    assert bad.message.startswith("AssertionError") and "line 4: assert f() == 2" in bad.message
+    syntax = run_program("def f(:\n")
+    assert syntax.status == "failed" and syntax.message.startswith("SyntaxError")
+
+
+def test_exit_before_the_end_is_not_a_pass():
+    # A program that leaves early never reached its checks.
+    assert run_program("import sys\nsys.exit(0)\nassert False\n").status == "failed"
+    killed = run_program("import os\nos._exit(0)\nassert False\n", SandboxLimits(guard=False))
+    assert killed.status == "error" and "before reporting" in killed.message
+
+
+def test_output_is_captured_and_truncated():
+    r = run_program("import sys\nprint('x' * 50000)\nprint('warn', file=sys.stderr)\n", SandboxLimits(output_bytes=100))
+    assert r.stdout == "x" * 100 and r.stdout_truncated
+    assert r.stderr == "warn\n" and not r.stderr_truncated
+
+
+def test_isolation_in_force_is_reported(isolation):
+    assert isolation.python_isolated_mode and isolation.guard
+    assert isolation.rlimits["RLIMIT_NPROC"] == SandboxLimits().nproc
+    assert isolation.rlimits["RLIMIT_CORE"] == 0
+    if IS_ROOT:  # what root on Linux gets; elsewhere the record says what was possible
+        assert isolation.network_namespace and isolation.pid_namespace
+        assert isolation.uid is not None and isolation.uid != 0
+
+
+def test_fresh_working_directory_each_run():
+    code = "import os\nassert os.listdir('.') == ['program.py'], os.listdir('.')\nopen('left.txt', 'w').write('x')\n"
+    assert [run_program(code).status for _ in range(2)] == ["passed", "passed"]
+
+
+def test_infinite_loop_times_out():
+    r = run_program("while True:\n    pass\n", HOSTILE.model_copy(update={"timeout_s": 2, "cpu_s": 30}))
+    assert r.status == "timed_out" and "wall-clock" in r.message
+    assert r.duration_s < 10
+
+
+def test_cpu_limit_stops_a_busy_program():
+    r = run_program("while True:\n    pass\n", HOSTILE.model_copy(update={"timeout_s": 30, "cpu_s": 1}))
+    assert r.status == "timed_out" and "CPU" in r.message
+    assert r.duration_s < 25
+
+
+def test_sleeping_program_times_out():
+    r = run_program("import time\ntime.sleep(60)\n", HOSTILE.model_copy(update={"timeout_s": 1}))
+    assert r.status == "timed_out"
+
+
+def test_huge_allocation_fails_cleanly():
+    r = run_program("x = bytearray(10 * 1024 ** 3)\n", HOSTILE)
+    assert r.status == "failed" and r.message.startswith("MemoryError")
+    grow = run_program("keep = []\nwhile True:\n    keep.append(bytearray(32 * 1024 * 1024))\n", HOSTILE)
+    assert grow.status in ("failed", "error") and grow.status != "passed"
+
+
+def test_fork_bomb_is_contained():
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    r = run_program(bomb, HOSTILE.model_copy(update={"timeout_s": 2, "cpu_s": 10, "nproc": 8}))
+    assert r.status == "timed_out"
+    if r.isolation and r.isolation.uid is not None:
+        assert _processes_of(r.isolation.uid) == []  # every forked copy is gone
+
+
+def test_process_that_leaves_the_session_is_killed():
+    marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+    code = f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+    r = run_program(code, HOSTILE)
+    assert r.status == "passed"
+    time.sleep(0.2)
+    assert _processes_with_arg(f"sleep\x00{marker}") == []
+
+
+def test_cannot_delete_files_outside_its_directory():
+    outside = Path(tempfile.mkdtemp(prefix="evalsuite-sentinel-"))
+    try:
+        outside.chmod(0o755)  # reachable by anyone: only the uid barrier stands in the way
+        sentinel = outside / "sentinel.txt"
+        sentinel.write_text("keep me")
+        sentinel.chmod(0o666)
+        code = (f"import os, shutil\n"
+                f"try:\n    os.remove({str(sentinel)!r})\nexcept OSError:\n    pass\n"
+                f"shutil.rmtree({str(outside)!r}, ignore_errors=True)\n"
+                f"assert not os.path.exists({str(sentinel)!r}), 'sentinel survived'\n")
+        r = run_program(code, HOSTILE)
+        assert sentinel.read_text() == "keep me"
+        assert r.status == "failed" and "sentinel survived" in r.message
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_guard_disables_destructive_builtins():
+    r = run_program("import os\nos.remove('nothing-here')\n")
+    assert r.status == "failed" and "NoneType" in r.message
+
+
+def test_no_network_not_even_loopback(isolation):
+    if not isolation.network_namespace:
+        pytest.skip(f"no network namespace on this machine ({'; '.join(isolation.notes)}); the run records that")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        r = run_program(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hi')\n",
+                        HOSTILE)
+        # A connection that got through would be waiting in the backlog by now.
+        server.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    finally:
+        server.close()
+    assert r.status == "failed" and "unreachable" in r.message.lower()
+
+
+def test_run_many_keeps_indices():
+    codes = [f"assert {i} % 2 == 0\n" for i in range(6)]
+    results = dict(run_many(codes, workers=2))
+    assert sorted(results) == list(range(6))
+    assert [results[i].status for i in range(6)] == ["passed", "failed"] * 3
