@@ -17,6 +17,8 @@ DESCRIPTION = "Pairwise judging: import AlpacaEval / MT-Bench judgments and comp
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("judge", help=DESCRIPTION, description=DESCRIPTION)
     sub = p.add_subparsers(dest="judge_command", metavar="SUBCOMMAND")
+    # `evalsuite judge` alone shows this command's help (and exits 2), not the top-level one.
+    p.set_defaults(func=lambda args: p.print_help() or 2)
     imp = sub.add_parser("import", help="import a judgment file and write win rates", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     imp.add_argument("file", help="AlpacaEval annotations.json or FastChat pairwise judgment JSONL")
