@@ -123,6 +123,7 @@ class BradleyTerryStats(BaseModel):
 class JudgeImportResult(BaseModel):
     schema_version: int = SCHEMA_VERSION
     kind: Literal["judge_import"] = "judge_import"
+    scale: Literal["fraction"] = "fraction"  # rates in [0, 1]; AlpacaEval and FastChat print them x100
     format: str
     source: str
     source_sha256: str

@@ -90,3 +90,16 @@ def test_spearman_hand_computation():
     s = spearman([1, 2, 3, 4, 5, None], [2, 1, 4, 3, 5, 4])
     assert s.value == pytest.approx(0.8) and s.n_units == 5 and s.details["dropped_missing"] == 1
     assert 0 < s.details["p_value"] < 1
+
+
+def test_agreement_backends_are_imported_lazily():
+    # evalsuite.metrics promises numpy only at import; the backends load when a statistic is called.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, evalsuite.metrics.agreement, evalsuite.metrics.pairwise, evalsuite.metrics.verdicts; "
+        "print(sorted(m for m in ('krippendorff', 'statsmodels', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
