@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from evalsuite.errors import ConfigError
+
 # FastChat's patterns: the double-bracket form, then the single-bracket backup.
 _RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
 _RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
@@ -164,6 +166,21 @@ def parse_rubric(
         if (low is not None and score < low) or (high is not None and score > high):
             return _unparseable(raw, f"dimension {key!r} score {score:g} outside [{low}, {high}]")
     return Verdict(raw=raw, value=scores)
+
+
+def pairwise_outcome(verdict: Verdict, side: str) -> str | None:
+    """The outcome (``"win"``/``"tie"``/``"loss"``, None if unparseable) for the answer shown as ``side`` ("A" or "B").
+
+    Judging both orders: ``pairwise_outcome(v1, "A")`` and ``pairwise_outcome(v2, "B")``
+    are the same model's outcomes, ready for ``pairwise.combine_orders``.
+    """
+    if side not in ("A", "B"):
+        raise ConfigError(f"side must be 'A' or 'B', got {side!r}")
+    if not verdict.parsed or verdict.value not in ("A", "B", "tie"):
+        return None
+    if verdict.value == "tie":
+        return "tie"
+    return "win" if verdict.value == side else "loss"
 
 
 @dataclass(frozen=True)

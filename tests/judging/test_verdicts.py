@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from evalsuite.errors import ConfigError
+
 from evalsuite.metrics.verdicts import parse_pairwise, parse_pairwise_scores, parse_rating, parse_rubric, summarize
 
 
@@ -76,3 +78,17 @@ def test_summarize_counts_reasons():
     s = summarize(verdicts)
     assert (s.n, s.parsed, s.unparseable) == (4, 2, 2)
     assert s.reasons == {"no [[A]], [[B]] or [[C]] found": 1, "ambiguous": 1}
+
+
+def test_pairwise_outcome_for_either_position_feeds_combine_orders():
+    from evalsuite.metrics.pairwise import combine_orders
+    from evalsuite.metrics.verdicts import pairwise_outcome
+
+    # Model shown as A in order 1 and as B in order 2; the judge prefers A both times (position bias).
+    first, second = parse_pairwise("[[A]]"), parse_pairwise("[[A]]")
+    assert (pairwise_outcome(first, "A"), pairwise_outcome(second, "B")) == ("win", "loss")
+    assert combine_orders(pairwise_outcome(first, "A"), pairwise_outcome(second, "B")) == "tie"
+    assert pairwise_outcome(parse_pairwise("[[C]]"), "B") == "tie"
+    assert pairwise_outcome(parse_pairwise("no verdict"), "A") is None
+    with pytest.raises(ConfigError, match="side must be"):
+        pairwise_outcome(first, "C")
