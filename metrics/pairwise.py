@@ -331,13 +331,13 @@ def fit_bradley_terry(w: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100)
         if np.max(np.abs(step)) < tol:
             return beta - beta.mean(), it
         t = 1.0
-        while True:
-            candidate = beta + t * step
-            new_ll = _log_likelihood(candidate, w)
-            if new_ll >= ll - 1e-12 or t < 1e-8:
-                break
+        slack = 1e-12 * (1 + abs(ll))  # rounding noise of a sum of many terms
+        while _log_likelihood(beta + t * step, w) < ll - slack:
             t /= 2
-        beta, ll = candidate, new_ll
+            if t < 1e-8:  # no ascent left at floating-point precision: this is the optimum
+                return beta - beta.mean(), it
+        beta = beta + t * step
+        ll = _log_likelihood(beta, w)
     raise DataError(f"Bradley-Terry fit did not converge in {max_iter} Newton iterations (last step {np.max(np.abs(step)):.3g})")
 
 
