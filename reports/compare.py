@@ -1,0 +1,277 @@
+"""Compare two sets of stored runs item by item: deltas, paired tests, a multiple-comparison correction.
+
+A side is a run directory (``results.json`` + ``samples.jsonl``) or a folder of
+them. Runs are matched by task name, version and resolved parameters. For
+accuracy tasks the items are paired by (subject, index): the test is McNemar's
+(exact binomial when there are fewer than 25 discordant pairs) and the delta's
+confidence interval a paired bootstrap over items. All p-values of one
+comparison are corrected together with Holm's method. Items present in only one
+run are counted and reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalsuite.errors import ConfigError, DataError
+
+
+@dataclass
+class RunData:
+    folder: Path
+    record: dict[str, Any]
+    samples: list[dict[str, Any]]
+
+    @property
+    def key(self) -> str:
+        task = self.record["task"]
+        params = {k: v for k, v in task["params_resolved"].items()}
+        return f"{task['name']}|v{task['version']}|{json.dumps(params, sort_keys=True)}"
+
+    @property
+    def label(self) -> str:
+        task = self.record["task"]
+        shots = task["params_resolved"].get("shots")
+        return task["name"] + (f"/{shots}-shot" if shots is not None else "")
+
+
+@dataclass
+class Comparison:
+    task: str
+    metric: str
+    a: float
+    b: float
+    delta: float
+    ci: tuple[float, float]
+    p_value: float
+    test: str
+    n_paired: int
+    only_in_a: int = 0
+    only_in_b: int = 0
+    p_adjusted: float = float("nan")
+    significant: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}.{self.metric}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["name"] = self.name
+        return out
+
+
+def load_runs(path: str | Path) -> list[RunData]:
+    """One run directory, or every run directory directly inside ``path``."""
+    folder = Path(path)
+    if not folder.exists():
+        raise DataError(f"{folder}: no such run directory")
+    folders = [folder] if (folder / "results.json").is_file() else sorted(p.parent for p in folder.glob("*/results.json"))
+    if not folders:
+        raise DataError(f"{folder}: no results.json here or in its subfolders; pass a run directory written by `evalsuite run --out`")
+    runs = []
+    for run in folders:
+        try:
+            record = json.loads((run / "results.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{run / 'results.json'}: not valid JSON ({exc.msg})") from None
+        samples_path = run / "samples.jsonl"
+        if not samples_path.is_file():
+            raise DataError(f"{run}: samples.jsonl is missing; paired tests need the per-item records")
+        samples = []
+        for number, line in enumerate(samples_path.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                samples.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{samples_path}: line {number}: not valid JSON ({exc.msg})") from None
+        runs.append(RunData(run, record, samples))
+    return runs
+
+
+def _paired_bootstrap(diff: np.ndarray, n_boot: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), size=(n_boot, len(diff)))
+    means = diff[idx].mean(axis=1)
+    tail = (1 - confidence) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def mcnemar_p(a: np.ndarray, b: np.ndarray) -> tuple[float, str, dict[str, int]]:
+    """McNemar's test on paired 0/1 outcomes (statsmodels): exact below 25 discordant pairs."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    both = int(np.sum(a & b))
+    only_a = int(np.sum(a & ~b))
+    only_b = int(np.sum(~a & b))
+    neither = int(np.sum(~a & ~b))
+    exact = only_a + only_b < 25
+    if only_a + only_b == 0:
+        p = 1.0
+    else:
+        p = float(mcnemar([[both, only_a], [only_b, neither]], exact=exact, correction=True).pvalue)
+    return p, "mcnemar-exact" if exact else "mcnemar-chi2", {"both": both, "only_a": only_a, "only_b": only_b, "neither": neither}
+
+
+def _compare_accuracy(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Comparison]:
+    index_a = {(s["subject"], s["index"]): bool(s["correct"]) for s in a.samples}
+    index_b = {(s["subject"], s["index"]): bool(s["correct"]) for s in b.samples}
+    shared = sorted(index_a.keys() & index_b.keys())
+    only_a, only_b = len(index_a.keys() - index_b.keys()), len(index_b.keys() - index_a.keys())
+    if not shared:
+        raise DataError(f"{a.folder} and {b.folder} share no items for {a.label}")
+    categories = {name: entry["category"] for name, entry in a.record["scores"]["subjects"].items()}
+    scopes = {"acc": shared}
+    if len(set(categories.values())) > 1:
+        for category in sorted(set(categories.values())):
+            items = [k for k in shared if categories.get(k[0]) == category]
+            if items:
+                scopes[f"acc[{category}]"] = items
+    comparisons = []
+    for metric, items in scopes.items():
+        x = np.array([index_a[k] for k in items])
+        y = np.array([index_b[k] for k in items])
+        p, test, table = mcnemar_p(x, y)
+        comparisons.append(
+            Comparison(
+                task=a.label, metric=metric, a=float(x.mean()), b=float(y.mean()), delta=float(y.mean() - x.mean()),
+                ci=_paired_bootstrap(y.astype(float) - x.astype(float), n_boot, seed), p_value=p, test=test,
+                n_paired=len(items), only_in_a=only_a if metric == "acc" else 0,
+                only_in_b=only_b if metric == "acc" else 0, details=table,
+            )
+        )
+    return comparisons
+
+
+def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Every shared task of ``a`` and ``b`` compared; Holm-corrected significance over all comparisons."""
+    from statsmodels.stats.multitest import multipletests
+
+    runs_a = {run.key: run for run in load_runs(a_path)}
+    runs_b = {run.key: run for run in load_runs(b_path)}
+    comparisons: list[Comparison] = []
+    unsupported = []
+    for key in sorted(runs_a.keys() & runs_b.keys()):
+        a, b = runs_a[key], runs_b[key]
+        if "overall" in a.record["scores"]:
+            comparisons.extend(_compare_accuracy(a, b, n_boot, seed))
+        else:
+            unsupported.append(a.label)
+    if comparisons:
+        p_values = [c.p_value for c in comparisons]
+        reject, adjusted, _, _ = multipletests(p_values, alpha=alpha, method="holm")
+        for c, r, p in zip(comparisons, reject, adjusted):
+            c.p_adjusted, c.significant = float(p), bool(r)
+    return {
+        "a": str(a_path),
+        "b": str(b_path),
+        "alpha": alpha,
+        "correction": "holm",
+        "n_boot": n_boot,
+        "seed": seed,
+        "comparisons": comparisons,
+        "only_in_a": sorted(runs_a[k].label for k in runs_a.keys() - runs_b.keys()),
+        "only_in_b": sorted(runs_b[k].label for k in runs_b.keys() - runs_a.keys()),
+        "not_compared": unsupported,
+    }
+
+
+_RULE = re.compile(r"^\s*(?P<name>[^<>\s]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>[-+]?\d*\.?\d+(?:e[-+]?\d+)?)\s*$")
+
+
+def parse_fail_on(spec: str) -> list[tuple[str, str, float]]:
+    """``"mmlu.acc<-0.01,ceval.acc<-0.02"`` -> rules on the delta (b − a) of named comparisons."""
+    rules = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        match = _RULE.match(part)
+        if not match:
+            raise ConfigError(f"--fail-on: cannot read {part!r}; expected NAME<VALUE such as mmlu.acc<-0.01")
+        rules.append((match["name"], match["op"], float(match["value"])))
+    return rules
+
+
+def failed_rules(result: dict[str, Any], rules: list[tuple[str, str, float]]) -> list[str]:
+    """Rules whose named delta crosses its threshold; a rule naming nothing compared is an error."""
+    ops = {"<": lambda d, v: d < v, "<=": lambda d, v: d <= v, ">": lambda d, v: d > v, ">=": lambda d, v: d >= v}
+    failures = []
+    for name, op, value in rules:
+        matches = [c for c in result["comparisons"] if c.name == name or c.name.split("/")[0] + "." + c.metric == name]
+        if not matches:
+            known = ", ".join(sorted({c.name for c in result["comparisons"]})) or "(none)"
+            raise ConfigError(f"--fail-on names {name!r}, which was not compared; compared: {known}")
+        for c in matches:
+            if ops[op](c.delta, value):
+                failures.append(f"{c.name}: delta {c.delta:+.4f} {op} {value:g}")
+    return failures
+
+
+def to_json(result: dict[str, Any]) -> str:
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    payload = {**result, "comparisons": [{k: clean(v) for k, v in c.to_dict().items()} for c in result["comparisons"]]}
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def _rows(result: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for c in result["comparisons"]:
+        rows.append([
+            c.name, f"{c.a:.4f}", f"{c.b:.4f}", f"{c.delta:+.4f}", f"[{c.ci[0]:+.4f}, {c.ci[1]:+.4f}]",
+            f"{c.p_value:.3g}", f"{c.p_adjusted:.3g}", "yes" if c.significant else "no", str(c.n_paired),
+            str(c.only_in_a + c.only_in_b),
+        ])
+    return rows
+
+
+HEADER = ["comparison", "a", "b", "delta (b-a)", "95% CI", "p", "p (Holm)", "significant", "paired items", "unpaired items"]
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    lines = [f"**{result['b']}** vs **{result['a']}** (alpha {result['alpha']}, Holm-corrected)", ""]
+    lines.append("| " + " | ".join(HEADER) + " |")
+    lines.append("|" + "---|" * len(HEADER))
+    for row in _rows(result):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    for side in ("only_in_a", "only_in_b", "not_compared"):
+        if result[side]:
+            lines.append(f"\n{side.replace('_', ' ')}: {', '.join(result[side])}")
+    return "\n".join(lines) + "\n"
+
+
+def to_html(result: dict[str, Any]) -> str:
+    from html import escape
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in _rows(result))
+    title = escape(f"{result['b']} vs {result['a']}")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+        f"<h1>{title}</h1><p>alpha {result['alpha']}, Holm-corrected</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n"
+    )
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['b']} vs {result['a']}  (Holm-corrected, alpha {result['alpha']})")
+    for h in HEADER:
+        table.add_column(h, justify="left" if h == "comparison" else "right")
+    for row in _rows(result):
+        table.add_row(*row, style="bold" if row[7] == "yes" else None)
+    console = Console()
+    console.print(table)
+    for side in ("only_in_a", "only_in_b", "not_compared"):
+        if result[side]:
+            console.print(f"{side.replace('_', ' ')}: {', '.join(result[side])}")

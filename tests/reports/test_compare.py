@@ -1,0 +1,108 @@
+"""`evalsuite compare` on hand-built runs whose right answer is known."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from evalsuite.reports.compare import compare, mcnemar_p, parse_fail_on
+from evalsuite.errors import ConfigError
+
+EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
+
+
+def write_run(folder: Path, correct: dict[tuple[str, int], bool], task: str = "mmlu", shots: int = 0) -> Path:
+    folder.mkdir(parents=True)
+    subjects = sorted({s for s, _ in correct})
+    record = {
+        "task": {"name": task, "version": "1", "params_passed": {}, "params_resolved": {"shots": shots, "subjects": subjects}},
+        "scores": {"overall": {}, "subjects": {s: {"category": "STEM" if s < "m" else "Humanities"} for s in subjects}},
+    }
+    (folder / "results.json").write_text(json.dumps(record))
+    lines = [json.dumps({"subject": s, "index": i, "correct": c}) for (s, i), c in sorted(correct.items())]
+    (folder / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def outcomes(seed: int, n: int = 400, p: float = 0.6) -> dict[tuple[str, int], bool]:
+    rng = np.random.default_rng(seed)
+    return {("algebra" if i % 2 else "poetry", i): bool(x) for i, x in enumerate(rng.random(n) < p)}
+
+
+def test_identical_runs_nothing_significant(tmp_path):
+    base = outcomes(0)
+    result = compare(write_run(tmp_path / "a", base), write_run(tmp_path / "b", base), n_boot=200)
+    assert {c.name for c in result["comparisons"]} == {"mmlu/0-shot.acc", "mmlu/0-shot.acc[Humanities]", "mmlu/0-shot.acc[STEM]"}
+    assert all(c.delta == 0 and not c.significant and c.p_value == 1.0 for c in result["comparisons"])
+
+
+def test_planted_five_point_drop_is_flagged_and_fails_the_gate(tmp_path):
+    base = outcomes(1)
+    worse = dict(base)
+    flipped = [k for k, v in sorted(base.items()) if v][:20]  # 20 of 400 items: a 5-point drop
+    for key in flipped:
+        worse[key] = False
+    a, b = write_run(tmp_path / "a", base), write_run(tmp_path / "b", worse)
+    result = compare(a, b, n_boot=500)
+    overall = next(c for c in result["comparisons"] if c.metric == "acc")
+    assert overall.delta == pytest.approx(-0.05)
+    assert overall.significant and overall.ci[1] < 0
+    gate = subprocess.run([EVALSUITE, "compare", str(a), str(b), "--fail-on", "mmlu.acc<-0.01"], capture_output=True, text=True)
+    assert gate.returncode == 1 and "regression: mmlu/0-shot.acc: delta -0.0500" in gate.stderr
+    same = subprocess.run([EVALSUITE, "compare", str(a), str(a), "--fail-on", "mmlu.acc<-0.01", "--format", "json"], capture_output=True, text=True)
+    assert same.returncode == 0 and json.loads(same.stdout)["comparisons"][0]["delta"] == 0
+
+
+def test_items_missing_in_one_run_are_reported(tmp_path):
+    base = outcomes(2, n=50)
+    partial = {k: v for k, v in base.items() if k[1] >= 5}
+    result = compare(write_run(tmp_path / "a", base), write_run(tmp_path / "b", partial), n_boot=100)
+    overall = next(c for c in result["comparisons"] if c.metric == "acc")
+    assert overall.n_paired == 45 and overall.only_in_a == 5 and overall.only_in_b == 0
+
+
+def test_mcnemar_matches_scipy():
+    rng = np.random.default_rng(3)
+    a = rng.random(300) < 0.6
+    b = a.copy()
+    b[:10] = ~b[:10]
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    p, test, _ = mcnemar_p(a, b)
+    assert test == "mcnemar-exact"
+    assert p == pytest.approx(min(1.0, 2 * stats.binom.cdf(min(only_a, only_b), only_a + only_b, 0.5)))
+    b2 = a.copy()
+    b2[:60] = ~b2[:60]
+    only_a, only_b = int(np.sum(a & ~b2)), int(np.sum(~a & b2))
+    p2, test2, _ = mcnemar_p(a, b2)
+    assert test2 == "mcnemar-chi2"
+    assert p2 == pytest.approx(stats.chi2.sf((abs(only_a - only_b) - 1) ** 2 / (only_a + only_b), 1))
+
+
+def test_bootstrap_ci_agrees_with_the_normal_approximation(tmp_path):
+    base = outcomes(4, n=2000)
+    other = outcomes(5, n=2000)
+    result = compare(write_run(tmp_path / "a", base), write_run(tmp_path / "b", other), n_boot=4000)
+    overall = next(c for c in result["comparisons"] if c.metric == "acc")
+    diff = np.array([other[k] for k in sorted(base)], float) - np.array([base[k] for k in sorted(base)], float)
+    half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff))
+    assert overall.ci[0] == pytest.approx(diff.mean() - half, abs=0.004)
+    assert overall.ci[1] == pytest.approx(diff.mean() + half, abs=0.004)
+
+
+def test_fail_on_syntax_errors():
+    assert parse_fail_on("mmlu.acc<-0.01, ceval.acc<=-0.02") == [("mmlu.acc", "<", -0.01), ("ceval.acc", "<=", -0.02)]
+    with pytest.raises(ConfigError, match="cannot read 'mmlu.acc=-1'"):
+        parse_fail_on("mmlu.acc=-1")
+
+
+def test_html_output_escapes_run_names(tmp_path):
+    base = outcomes(6, n=20)
+    a = write_run(tmp_path / "<script>alert(1)</script>", base)
+    out = subprocess.run([EVALSUITE, "compare", str(a), str(a), "--format", "html"], capture_output=True, text=True, check=True)
+    assert "<script>alert(1)" not in out.stdout and "&lt;script&gt;" in out.stdout
