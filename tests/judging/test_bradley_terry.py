@@ -64,6 +64,13 @@ def test_two_models_closed_form_with_ties_as_half_wins():
     assert fit.ratings["A"] - fit.ratings["B"] == pytest.approx(400 * math.log10(8 / 3))
 
 
+@pytest.mark.parametrize("wins, losses", [(99, 1), (1, 999), (3, 3)])
+def test_lopsided_records_still_reach_the_closed_form(wins, losses):
+    rows = [("A", "B", "win")] * wins + [("A", "B", "loss")] * losses
+    fit = bradley_terry(rows, ci=False)
+    assert fit.strengths["A"] - fit.strengths["B"] == pytest.approx(math.log(wins / losses), abs=1e-9)
+
+
 def test_balanced_round_robin_gives_equal_strengths():
     rows = []
     for a, b in [("x", "y"), ("y", "z"), ("z", "x")]:
