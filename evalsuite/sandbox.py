@@ -11,9 +11,11 @@ Barriers, strongest first (each one that is in force is recorded in :class:`Isol
 - **PID namespace** (as root): the program is process 1 of its own namespace; when it
   dies or is killed, the kernel kills every process it started, even ones that left
   the process group. A trusted supervisor outside the namespace enforces the wall clock.
-- **Mount namespace** (as root): private mounts, used to make the interpreter readable
-  by the unprivileged uid when it lives under a directory only root may enter (pyenv in
-  ``/root``): a tmpfs hides that directory and only the interpreter's tree is bound back.
+- **Mount namespace** (as root): private mounts. Every world-writable directory (``/tmp``,
+  ``/var/tmp``, ``/run/lock``, ``/dev/shm``) becomes a small private tmpfs holding the
+  working directory, so the program cannot fill the host's disk or see other users' temp
+  files. When the interpreter lives under a directory only root may enter (pyenv in
+  ``/root``), a tmpfs hides that directory and only the interpreter's tree is bound back.
 - **rlimits**: CPU seconds, address space, processes, file size, no core dumps.
 - A fresh temporary working directory, ``python -I`` (isolated mode), a minimal
   environment, stdin from ``/dev/null``, stdout/stderr to files capped by ``RLIMIT_FSIZE``
@@ -71,6 +73,7 @@ class SandboxLimits(BaseModel):
     # Off by default: HumanEval needs only the standard library, and skipping `site` saves
     # about a third of each sample's start-up time (the editable install's finder imports pathlib).
     site_packages: bool = Field(False, description="let programs import the evaluator's installed packages")
+    scratch_mb: int = Field(64, gt=0, description="as root: size of each private tmpfs (/tmp, /var/tmp, /dev/shm, ...)")
 
 
 class Isolation(BaseModel):
@@ -80,6 +83,7 @@ class Isolation(BaseModel):
     pid_namespace: bool = False
     mount_namespace: bool = False
     user_namespace: bool = False
+    scratch_tmpfs_mb: int | None = Field(None, description="size of the private tmpfs over each world-writable directory")
     uid: int | None = Field(None, description="uid the program ran as; None: the evaluator's own")
     rlimits: dict[str, int] = Field(default_factory=dict)
     guard: bool = False
@@ -363,7 +367,7 @@ if lim["network_namespace"]:
                 iso["notes"].append("id maps: %s" % e)
 
 target_uid = cfg["uid"]
-if root and target_uid is not None and cfg["unhide"]:
+if root and target_uid is not None:
     try:
         if not unshare(CLONE_NEWNS):
             raise OSError("no mount namespace")
@@ -376,27 +380,63 @@ if root and target_uid is not None and cfg["unhide"]:
             os.close(keep)
         iso["mount_namespace"] = True
     except OSError as e:
-        report(setup_error="cannot make the interpreter readable for an unprivileged uid: %s" % e)
-        os._exit(3)
+        if cfg["unhide"]:
+            report(setup_error="cannot make the interpreter readable for an unprivileged uid: %s" % e)
+            os._exit(3)
+    if iso["mount_namespace"]:
+        # The only places an unprivileged uid can write are the world-writable directories;
+        # each becomes a small private tmpfs, so a program cannot fill the host's disk, and the
+        # working directory is recreated at the same path inside the new /tmp.
+        work = os.getcwd()
+        with open("program.py", "rb") as f:
+            program = f.read()
+        size = "size=%dm" % lim["scratch_mb"]
+        try:
+            for d in ("/tmp", "/var/tmp", "/run/lock", "/dev/shm"):
+                if os.path.isdir(d) and not os.path.islink(d):
+                    mount("tmpfs", d, "tmpfs", 0, "mode=1777," + size)
+            os.makedirs(work, mode=0o711, exist_ok=True)
+            os.chown(work, target_uid, target_uid)
+            os.chmod(work, 0o700)
+            os.chdir(work)
+            with open("program.py", "wb") as f:
+                f.write(program)
+            os.chown("program.py", target_uid, target_uid)
+            iso["scratch_tmpfs_mb"] = lim["scratch_mb"]
+        except OSError as e:
+            report(setup_error="cannot set up the private scratch space: %s" % e)
+            os._exit(3)
 
 if root and unshare(CLONE_NEWPID):
     iso["pid_namespace"] = True
     pid = os.fork()
     if pid:
-        # Trusted supervisor outside the namespace: enforce the wall clock, report the exit.
+        # Trusted supervisor outside the namespace: enforce the wall clock.
         import select
         fd = os.pidfd_open(pid)
         ready, _, _ = select.select([fd], [], [], lim["timeout_s"])
-        timed_out = not ready
-        if timed_out:
-            os.kill(pid, signal.SIGKILL)  # process 1 dies, the kernel kills the whole namespace
-        _, status = os.waitpid(pid, 0)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)  # init dies, the kernel kills the whole namespace
+            report(exit={"timed_out": True})
+        os.waitpid(pid, 0)
+        os._exit(0)
+    # Trusted init, process 1 of the namespace (the kernel shields process 1 from signals
+    # whose default action is to terminate, SIGXCPU included, so the program must not be it).
+    # It reaps orphans, reports how the program ended, and exits, which ends every process left.
+    program_pid = os.fork()
+    if program_pid:
+        while True:
+            try:
+                done, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                os._exit(0)
+            if done == program_pid:
+                break
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = usage.ru_utime + usage.ru_stime
-        info = {"timed_out": timed_out}
+        info = {"timed_out": False}
         if os.WIFSIGNALED(status):
             info["signal"] = os.WTERMSIG(status)
-            info["cpu_exceeded"] = (not timed_out) and cpu >= lim["cpu_s"] - 0.05
+            info["cpu_exceeded"] = usage.ru_utime + usage.ru_stime >= lim["cpu_s"] - 0.05
         else:
             info["exit_code"] = os.WEXITSTATUS(status)
         report(exit=info)

@@ -19,6 +19,7 @@ import pytest
 
 from evalsuite.sandbox import SandboxLimits, probe, run_many, run_program
 
+REPO = Path(__file__).resolve().parents[2]
 HOSTILE = SandboxLimits(timeout_s=3, cpu_s=3, memory_mb=256, nproc=8, guard=False)
 IS_ROOT = os.geteuid() == 0
 
@@ -67,6 +68,13 @@ def test_exit_before_the_end_is_not_a_pass():
     assert run_program("import sys\nsys.exit(0)\nassert False\n").status == "failed"
     killed = run_program("import os\nos._exit(0)\nassert False\n", SandboxLimits(guard=False))
     assert killed.status == "error" and "before reporting" in killed.message
+
+
+def test_a_signal_ends_the_program():
+    # The program is not process 1 of its namespace (which the kernel would shield from SIGTERM).
+    r = run_program("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nimport time\ntime.sleep(5)\n",
+                    SandboxLimits(guard=False, timeout_s=4))
+    assert r.status == "error" and "SIGTERM" in r.message
 
 
 def test_output_is_captured_and_truncated():
@@ -130,10 +138,16 @@ def test_process_that_leaves_the_session_is_killed():
     assert _processes_with_arg(f"sleep\x00{marker}") == []
 
 
-def test_cannot_delete_files_outside_its_directory():
-    outside = Path(tempfile.mkdtemp(prefix="evalsuite-sentinel-"))
+@pytest.mark.parametrize("where", ["tmp", "repo"])
+def test_cannot_delete_files_outside_its_directory(where, tmp_path):
+    # /tmp is hidden behind a private tmpfs when running as root, so a second sentinel sits in
+    # a folder the program can see (the repository's git-ignored .pytest_cache): there only
+    # the uid barrier stands in the way.
+    base = tmp_path if where == "tmp" else REPO / ".pytest_cache"
+    base.mkdir(exist_ok=True)
+    outside = Path(tempfile.mkdtemp(prefix="evalsuite-sentinel-", dir=base))
     try:
-        outside.chmod(0o755)  # reachable by anyone: only the uid barrier stands in the way
+        outside.chmod(0o755)
         sentinel = outside / "sentinel.txt"
         sentinel.write_text("keep me")
         sentinel.chmod(0o666)
@@ -141,11 +155,32 @@ def test_cannot_delete_files_outside_its_directory():
                 f"try:\n    os.remove({str(sentinel)!r})\nexcept OSError:\n    pass\n"
                 f"shutil.rmtree({str(outside)!r}, ignore_errors=True)\n"
                 f"assert not os.path.exists({str(sentinel)!r}), 'sentinel survived'\n")
-        r = run_program(code, HOSTILE)
+        # Without root there is no uid barrier (the program is the evaluator's own user): only the guard.
+        r = run_program(code, HOSTILE if IS_ROOT else HOSTILE.model_copy(update={"guard": True}))
         assert sentinel.read_text() == "keep me"
-        assert r.status == "failed" and "sentinel survived" in r.message
+        if where == "repo" and IS_ROOT:
+            assert r.status == "failed" and "sentinel survived" in r.message
+        else:  # hidden (private /tmp) or protected: either way it is not "deleted"
+            assert r.status in ("passed", "failed")
     finally:
         shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_scratch_space_is_private_and_small(isolation, tmp_path):
+    if isolation.scratch_tmpfs_mb is None:
+        pytest.skip("no private scratch tmpfs here (needs root and a mount namespace)")
+    marker = f"evalsuite-fill-{uuid.uuid4().hex}"
+    code = (f"import os\nassert {marker!r} not in os.listdir('/tmp')\n"
+            f"with open('/tmp/{marker}', 'wb') as f:\n"
+            f"    for _ in range(100):\n        f.write(b'x' * (1 << 20))\n")
+    host_file = Path("/tmp") / marker
+    host_file.write_text("host")  # the program must not see it
+    try:
+        r = run_program(code, HOSTILE.model_copy(update={"scratch_mb": 8, "fsize_mb": 512}))
+        assert host_file.read_text() == "host"
+    finally:
+        host_file.unlink()
+    assert r.status == "failed" and "No space left" in r.message
 
 
 def test_guard_disables_destructive_builtins():
