@@ -14,4 +14,7 @@ if ! python -c "import torch" 2>/dev/null; then
   python -m pip install -q "torch==${EVALSUITE_TORCH_VERSION:-2.13.0}"
 fi
 python -m pip install -q -e ".[all,dev]"
+# Reference implementations the judging tests compare against; only their metrics
+# code is used, and their full dependency lists are heavy, hence --no-deps.
+python -m pip install -q --no-deps "fschat==0.2.36" "alpaca_eval==0.6.6"
 echo "evalsuite installed in $(pwd)/.venv"

@@ -164,7 +164,7 @@ def test_custom_yaml_unknown_key(tmp_path):
 
 
 def test_unknown_task_lists_registered():
-    with pytest.raises(ConfigError, match=r"unknown task 'mmmlu'; registered tasks: ceval, mmlu"):
+    with pytest.raises(ConfigError, match=r"unknown task .mmmlu.; registered tasks: ceval, generate, mmlu"):
         get_task("mmmlu")
 
 
