@@ -60,6 +60,7 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="Summary: first/last/min/max of each logged metric, plus final train stats.")
     log_file: str = TRAIN_LOG
     resumed_from_step: int | None = None
+    notes: list[str] = Field(default_factory=list, description="Anything the stage changed on its own, e.g. a chat template added.")
 
 
 def weights_sha256(directory: str | Path) -> str | None:

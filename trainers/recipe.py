@@ -1,7 +1,7 @@
 """Training recipes: one YAML file describes every stage of a pipeline.
 
 Each knob is documented once, in the ``description`` of its field; ``evalsuite
-train show-config`` and the README render these. A recipe is a mapping of
+train fields <method>`` prints them. A recipe is a mapping of
 stage name to stage config; every stage names its ``method`` and (except
 ``pretrain``/``load``) its ``parent``: another stage of the recipe, a local
 checkpoint directory, or a Hub id.

@@ -118,14 +118,18 @@ def load_examples(stage, files: list[Path], tokenizer) -> tuple[list[dict], list
     return examples, infos
 
 
-def _load_parent(parent: str, runtime: Runtime, trust_remote_code: bool = False):
+def _load_parent(parent: str, runtime: Runtime, source: LoadStage | None = None):
+    """Model and tokenizer of the parent; Hub revision and remote code only as a `load` stage says."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dtype = torch.bfloat16 if runtime.precision == "bf16" and resolve_device(runtime) == "cuda" else torch.float32
+    hub = {"trust_remote_code": bool(source and source.trust_remote_code)}
+    if source and source.revision:
+        hub["revision"] = source.revision
     try:
-        tokenizer = AutoTokenizer.from_pretrained(parent, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(parent, dtype=dtype, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(parent, **hub)
+        model = AutoModelForCausalLM.from_pretrained(parent, dtype=dtype, **hub)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load parent checkpoint {parent!r}: {exc}") from None
     notes = []
@@ -178,7 +182,7 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
     data_hashes = {str(p): sha256_file(p) for p in hashed}
     digest = config_hash({
         "method": stage.method, "config": config, "seed": runtime.seed, "device": resolve_device(runtime),
-        "precision": runtime.precision, "parent": parent_hash or parent, "data": data_hashes,
+        "precision": runtime.precision, "parent": parent_hash or _hub_ref(parent, recipe, stage), "data": data_hashes,
     })
     if not force and ckpt.is_finished(out_dir, digest):
         return StageResult(name=name, path=str(out_dir), skipped=True, manifest=ckpt.read_manifest(out_dir))
@@ -192,7 +196,9 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
         tok_texts = [t for p in tok_files for t in per_file[p]]
         infos = [_file_info(p, len(per_file[p]), len(per_file[p])) for p in hashed]
     else:
-        model, tokenizer, notes, _dtype = _load_parent(parent, runtime)
+        source = recipe.stages.get(stage.parent)
+        source = source if isinstance(source, LoadStage) else None
+        model, tokenizer, notes, _dtype = _load_parent(parent, runtime, source)
         examples, infos = load_examples(stage, files, tokenizer)
         if stage.lora is not None:
             from evalsuite.trainers import lora
@@ -221,7 +227,7 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
         module = _method_module(stage.method)
         kwargs = {}
         if module.__name__.endswith("preference"):
-            kwargs["load_reference"] = lambda: _load_parent(parent, runtime)[0].eval()
+            kwargs["load_reference"] = lambda: _load_parent(parent, runtime, source)[0].eval()
         trainer = module.train(stage, model, tokenizer, examples, args_kwargs, callbacks, resume, **kwargs)
         model = trainer.model
 
@@ -242,11 +248,17 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
         **_git(), packages=package_versions(), wall_time_s=round(time.time() - started, 3), started_at=started_at,
         num_parameters=sum(p.numel() for p in model.parameters()), trainable_parameters=trainable,
         weights_sha256=ckpt.weights_sha256(out_dir), lora=lora_info,
-        metrics=ckpt.summarise_log(ckpt.read_log(out_dir)), resumed_from_step=resume_step,
+        metrics=ckpt.summarise_log(ckpt.read_log(out_dir)), resumed_from_step=resume_step, notes=notes,
     )
     ckpt.write_manifest(out_dir, manifest)
     shutil.rmtree(trainer_dir, ignore_errors=True)
     return StageResult(name=name, path=str(out_dir), skipped=False, manifest=manifest, notes=notes)
+
+
+def _hub_ref(parent: str | None, recipe: Recipe, stage) -> str | None:
+    source = recipe.stages.get(getattr(stage, "parent", None) or "")
+    revision = source.revision if isinstance(source, LoadStage) else None
+    return f"{parent}@{revision}" if revision else parent
 
 
 def _git() -> dict[str, Any]:

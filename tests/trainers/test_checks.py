@@ -139,3 +139,20 @@ def test_cli_single_stage_and_errors(trained, data_dir, tmp_path, capsys):
               "--out", str(tmp_path / "x")])
     assert _cli(["train", "fields", "simpo"]) == 0
     assert "gamma" in capsys.readouterr().out
+
+
+def test_cli_pipeline_applies_overrides_and_skips_finished_stages(data_dir, tmp_path, capsys):
+    import yaml
+
+    from .conftest import base_recipe
+
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(yaml.safe_dump(base_recipe(data_dir)))
+    argv = ["train", "pipeline", str(recipe_path), "--out", str(tmp_path / "ck"), "-C", "sft.max_steps=3"]
+    assert _cli(argv) == 0
+    assert ckpt.read_manifest(tmp_path / "ck" / "sft").config["max_steps"] == 3
+    capsys.readouterr()
+    assert _cli(argv) == 0
+    assert capsys.readouterr().out.count("skipped") == 2
+    with pytest.raises(ConfigError, match="name the stage"):
+        _cli(["train", "pipeline", str(recipe_path), "--out", str(tmp_path / "ck"), "-C", "beta=1"])
