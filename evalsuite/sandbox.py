@@ -8,9 +8,10 @@ Barriers, strongest first (each one that is in force is recorded in :class:`Isol
 - **Unprivileged uid** (as root): the program runs as a random uid with no groups, so it
   cannot delete or modify files it does not own, and ``RLIMIT_NPROC`` (which the kernel
   does not enforce for root) caps its processes: a fork bomb stops at ``nproc``.
-- **PID namespace** (as root): the program is process 1 of its own namespace; when it
-  dies or is killed, the kernel kills every process it started, even ones that left
-  the process group. A trusted supervisor outside the namespace enforces the wall clock.
+- **PID namespace** (as root, or inside the user namespace): a trusted init is process 1
+  and the program its child; when the program ends (or the wall clock, enforced by a
+  trusted supervisor outside the namespace, kills init) the kernel kills every process
+  the program started, even ones that left the process group.
 - **Mount namespace** (as root): private mounts. Every world-writable directory (``/tmp``,
   ``/var/tmp``, ``/run/lock``, ``/dev/shm``) becomes a small private tmpfs holding the
   working directory, so the program cannot fill the host's disk or see other users' temp
@@ -407,7 +408,7 @@ if root and target_uid is not None:
             report(setup_error="cannot set up the private scratch space: %s" % e)
             os._exit(3)
 
-if root and unshare(CLONE_NEWPID):
+if (root or iso.get("user_namespace")) and unshare(CLONE_NEWPID):
     iso["pid_namespace"] = True
     pid = os.fork()
     if pid:

@@ -212,3 +212,29 @@ def test_run_many_keeps_indices():
     results = dict(run_many(codes, workers=2))
     assert sorted(results) == list(range(6))
     assert [results[i].status for i in range(6)] == ["passed", "failed"] * 3
+
+
+@pytest.mark.skipif(not (IS_ROOT and shutil.which("setpriv") and Path("/usr/bin/python3").exists()),
+                    reason="needs root (to become an ordinary user), setpriv and a system python3")
+def test_child_as_an_ordinary_user_gets_user_network_and_pid_namespaces(tmp_path):
+    # The path a non-root evaluator takes: no uid drop, but namespaces through a user namespace.
+    import json
+    import subprocess
+
+    from evalsuite.sandbox import _CHILD
+
+    tmp_path.chmod(0o777)
+    (tmp_path / "program.py").write_text("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n")
+    (tmp_path / "program.py").chmod(0o644)
+    read_end, write_end = os.pipe()
+    config = {"limits": SandboxLimits().model_dump(), "uid": None, "unhide": [], "report_fd": write_end}
+    subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3",
+                    "-I", "-S", "-c", _CHILD, json.dumps(config)], cwd=tmp_path, pass_fds=(write_end,), timeout=30)
+    os.close(write_end)
+    reports = [json.loads(line) for line in os.read(read_end, 1 << 16).decode().splitlines()]
+    os.close(read_end)
+    isolation = reports[0]["isolation"]
+    if not isolation.get("user_namespace"):
+        pytest.skip(f"unprivileged user namespaces are not allowed here: {isolation['notes']}")
+    assert isolation["network_namespace"] and isolation["pid_namespace"]
+    assert "unreachable" in reports[1]["result"]["error"].lower()
