@@ -148,10 +148,15 @@ def run_many(codes: Iterable[str], limits: SandboxLimits | None = None, *, worke
     workers = workers or default_workers()
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         futures = {pool.submit(run_program, code, limits, python=python): i for i, code in enumerate(codes)}
         for future in as_completed(futures):
             yield futures[future], future.result()
+    finally:
+        # On Ctrl-C, an error or a caller that stops early: drop the queued programs and
+        # wait only for the running ones (each is bounded by its wall-clock limit).
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_in(outer: Path, code: str, limits: SandboxLimits, python: str, uid: int | None) -> ExecResult:

@@ -238,3 +238,11 @@ def test_child_as_an_ordinary_user_gets_user_network_and_pid_namespaces(tmp_path
         pytest.skip(f"unprivileged user namespaces are not allowed here: {isolation['notes']}")
     assert isolation["network_namespace"] and isolation["pid_namespace"]
     assert "unreachable" in reports[1]["result"]["error"].lower()
+
+
+def test_stopping_early_drops_queued_programs():
+    start = time.monotonic()
+    results = run_many(["import time\ntime.sleep(0.5)\n"] * 20, workers=2)
+    next(results)
+    results.close()
+    assert time.monotonic() - start < 5  # not 20 x 0.5 s / 2 workers plus start-up
