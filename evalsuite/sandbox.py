@@ -191,24 +191,32 @@ def _run_in(outer: Path, code: str, limits: SandboxLimits, python: str, uid: int
             os.close(report_w)
             raise SandboxError(f"could not start the sandbox interpreter {python!r}: {exc}") from exc
         os.close(report_w)
-        # With a PID namespace a trusted supervisor enforces the wall clock; this is the backstop.
-        host_timeout = limits.timeout_s + 5.0
         killed_by_host = False
         try:
-            proc.wait(timeout=host_timeout)
+            proc.wait(timeout=limits.timeout_s + 0.5)
         except subprocess.TimeoutExpired:
-            killed_by_host = True
+            # With a PID namespace the trusted supervisor enforces the wall clock (and reports
+            # it); give it a few seconds more. Without one, this is the only clock.
+            early = _drain(report_r)
+            grace = 5.0 if _parse_reports(early).get("isolation", {}).get("pid_namespace") else 0.0
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                killed_by_host = True
+        else:
+            early = b""
         _killpg(proc.pid)
         proc.wait()
         duration = time.monotonic() - start
-        reports = _read_reports(report_r)
+        reports = _parse_reports(early + _drain(report_r))
+        os.close(report_r)
         stdout, stdout_cut = _read_capped(out, limits.output_bytes)
         stderr, stderr_cut = _read_capped(err, limits.output_bytes)
     status, message = _classify(reports, proc.returncode, killed_by_host, limits)
     isolation = Isolation.model_validate(reports["isolation"]) if "isolation" in reports else None
     return ExecResult(status=status, message=message, stdout=stdout, stderr=stderr, stdout_truncated=stdout_cut,
-                      stderr_truncated=stderr_cut, duration_s=round(duration, 4), exit_code=proc.returncode,
-                      isolation=isolation)
+                      stderr_truncated=stderr_cut, duration_s=round(duration, 4),
+                      exit_code=_exit_code(reports, proc.returncode), isolation=isolation)
 
 
 def _classify(reports: dict, returncode: int, killed_by_host: bool, limits: SandboxLimits) -> tuple[Status, str]:
@@ -234,24 +242,26 @@ def _classify(reports: dict, returncode: int, killed_by_host: bool, limits: Sand
     return "error", f"exited with code {code} before reporting a result (os._exit, a crash or out of memory)"
 
 
-def _read_reports(fd: int) -> dict:
-    # Non-blocking: a stray process holding the pipe's write end must not hang the evaluator.
+def _drain(fd: int, limit: int = 1 << 16) -> bytes:
+    """What the child has reported so far, without blocking: a stray process holding the
+    pipe's write end must not hang the evaluator."""
     os.set_blocking(fd, False)
     chunks, total = [], 0
-    try:
-        while total < 1 << 16:
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-    finally:
-        os.close(fd)
+    while total < limit:
+        try:
+            chunk = os.read(fd, limit - total)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _parse_reports(data: bytes) -> dict:
     reports: dict = {}
-    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+    for line in data.decode("utf-8", "replace").splitlines():
         try:
             item = json.loads(line)
         except json.JSONDecodeError:
@@ -260,6 +270,19 @@ def _read_reports(fd: int) -> dict:
             for key, value in item.items():
                 reports.setdefault(key, value)  # first report wins
     return reports
+
+
+def _exit_code(reports: dict, returncode: int) -> int | None:
+    """The program's exit code (negative: killed by that signal; None: killed by the
+    supervisor's clock), not the supervisor's own."""
+    info = reports.get("exit", {})
+    if info.get("timed_out"):
+        return None
+    if "exit_code" in info:
+        return int(info["exit_code"])
+    if "signal" in info:
+        return -int(info["signal"])
+    return returncode
 
 
 def _read_capped(handle, limit: int) -> tuple[str, bool]:

@@ -57,7 +57,7 @@ def test_outcomes_pass_fail_and_message():
     ok = run_program("print('hello')\nassert sum([1, 2]) == 3\n")
     assert (ok.status, ok.stdout) == ("passed", "hello\n")
     bad = run_program("def f():\n    return 1\n\nassert f() == 2\n")
-    assert bad.status == "failed"
+    assert bad.status == "failed" and (ok.exit_code, bad.exit_code) == (0, 1)
     assert bad.message.startswith("AssertionError") and "line 4: assert f() == 2" in bad.message
     syntax = run_program("def f(:\n")
     assert syntax.status == "failed" and syntax.message.startswith("SyntaxError")
@@ -75,6 +75,7 @@ def test_a_signal_ends_the_program():
     r = run_program("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nimport time\ntime.sleep(5)\n",
                     SandboxLimits(guard=False, timeout_s=4))
     assert r.status == "error" and "SIGTERM" in r.message
+    assert r.exit_code == -15  # the program's, not its supervisor's
 
 
 def test_output_is_captured_and_truncated():
