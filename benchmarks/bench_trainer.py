@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import random
@@ -34,6 +36,13 @@ def _write_data(root: Path, rows: int) -> None:
     prefs = [{"prompt": s["instruction"], "chosen": s["output"], "rejected": " ".join(reversed(s["output"].split()))}
              for s in sft]
     (root / "prefs.json").write_text(json.dumps(prefs))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """TRL prints every log line and a progress bar; keep the benchmark's table readable."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _tokens_per_second(log: list[dict]) -> tuple[float, float]:
@@ -101,7 +110,8 @@ def bench_wrapper(root: Path, work: Path, parent: str, steps: int, repeats: int)
         best = {"wrapper": 0.0, "direct": 0.0}
         for i in range(repeats):
             for name, fn in (("wrapper", _wrapper), ("direct", _direct)):
-                rate, _ = fn(method, cfg, root, parent, work / f"{method}-{name}-{i}")
+                with _quiet():
+                    rate, _ = fn(method, cfg, root, parent, work / f"{method}-{name}-{i}")
                 best[name] = max(best[name], rate)
         print(f"{method:<8}{best['wrapper']:>15.0f}{best['direct']:>15.0f}{best['wrapper'] / best['direct']:>16.3f}")
 
@@ -121,13 +131,14 @@ def bench_pretrain(root: Path, work: Path, sizes: list[str], steps: int) -> None
     for size in sizes:
         stage = PretrainStage(method="pretrain", corpora=["x"], size=size, vocab_size=8192, seq_len=256)
         model = pretrain.build_model(stage, tokenizer, 0)
-        model.resize_token_embeddings(8192)  # count parameters at the recipe's vocabulary
+        model.resize_token_embeddings(8192, mean_resizing=False)  # parameters at the recipe's vocabulary
         blocks = [[(i * 7 + j) % 8192 for j in range(256)] for i in range(steps * 8)]
         args = TrainingArguments(output_dir=str(work / f"pt-{size}"), max_steps=steps, per_device_train_batch_size=8,
                                  save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True, logging_steps=10_000)
         trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                           train_dataset=Dataset.from_dict({"input_ids": blocks, "labels": blocks}))
-        runtime = trainer.train().metrics["train_runtime"]
+        with _quiet():
+            runtime = trainer.train().metrics["train_runtime"]
         params = sum(p.numel() for p in model.parameters())
         print(f"{size:<8}{params / 1e6:>11.1f}M{steps * 8 * 256 / runtime:>12.0f}")
 
@@ -136,11 +147,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Few steps, one repeat, tiny size only.")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    parser.add_argument("--steps", type=int, help="Training steps per wrapper/direct run (default 30, quick 8).")
+    parser.add_argument("--repeats", type=int, help="Alternating runs per side; the best is kept (default 3, quick 1).")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    steps, repeats = (6, 1) if args.quick else (30, 3)
+    steps, repeats = (8, 1) if args.quick else (30, 3)
+    steps, repeats = args.steps or steps, args.repeats or repeats
     sizes = ["tiny"] if args.quick else ["tiny", "small", "medium"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -100,6 +100,12 @@ class PretrainStage(TrainSettings):
     warmup_ratio: float = Field(0.05, ge=0, le=1, description="Fraction of steps spent warming up.")
     lr_scheduler_type: str = Field("cosine", description="transformers scheduler name.")
 
+    @model_validator(mode="after")
+    def _no_lora_from_scratch(self):
+        if self.lora is not None:
+            raise ValueError("lora cannot be used with pretrain: a model trained from scratch has no frozen base to adapt")
+        return self
+
 
 class LoadStage(StrictModel):
     """Use an existing checkpoint (local directory or Hub id) as a stage, without training."""

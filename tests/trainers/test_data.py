@@ -88,3 +88,19 @@ def test_shared_preference_and_kto_files_load():
     kto_path = root / "train" / "kto_en_demo.json"
     rows = data.kto_examples(kto_path, data.read_rows(kto_path))
     assert {r["label"] for r in rows} == {True, False}
+
+
+def test_real_preference_prompts_are_fitted_so_no_completion_is_empty():
+    from evalsuite.trainers.pretrain import train_tokenizer
+
+    root = shared_data_dir()
+    if root is None:
+        pytest.skip("shared datasets not found (set EVALSUITE_DATA_DIR)")
+    path = root / "train" / "dpo_en_demo.json"
+    pairs = data.preference_examples(path, data.read_rows(path))
+    tokenizer = train_tokenizer([t for p in pairs[:100] for t in (p["prompt"][-1]["content"], p["chosen"][0]["content"])], 1000)
+    kept, stats = data.fit_prompts(pairs, tokenizer, 192, "drop")
+    assert stats.dropped_long_prompt > 0 and stats.kept == len(kept) == 300 - stats.dropped_long_prompt
+    for example in kept:
+        encoded = tokenizer.apply_chat_template(example["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True)
+        assert len(encoded["input_ids"]) <= 192

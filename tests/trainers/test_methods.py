@@ -129,3 +129,14 @@ def test_grpo_mean_reward_rises_with_an_easy_reward(data_dir, trained, tmp_path)
     assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5
     assert _changed(trained["sft"], out)
     _generate(out)
+
+
+def test_an_existing_checkpoint_can_be_the_base(data_dir, trained, tmp_path):
+    recipe = {"data_dir": str(data_dir), "stages": {
+        "base": {"method": "load", "model": trained["sft"]},
+        "sft2": {"method": "sft", "parent": "base", "data": ["sft.json"], **FAST, "max_steps": 2}}}
+    paths = run_pipeline(recipe, tmp_path)
+    assert paths["base"] == trained["sft"] and not (tmp_path / "base").exists()
+    manifest = ckpt.read_manifest(paths["sft2"])
+    assert manifest.parent.path == trained["sft"]
+    assert manifest.parent.weights_sha256 == ckpt.weights_sha256(trained["sft"])

@@ -75,3 +75,8 @@ def test_cycle_is_reported():
     stages = {"a": {"method": "sft", "parent": "b", "data": ["d"]}, "b": {"method": "sft", "parent": "a", "data": ["d"]}}
     with pytest.raises(ConfigError, match="cycle"):
         load_recipe({"stages": stages}).order()
+
+
+def test_lora_on_pretrain_is_rejected():
+    with pytest.raises(ConfigError, match="lora cannot be used with pretrain"):
+        stage_from_options("pretrain", {"corpora": ["c.txt"], "lora": True})
