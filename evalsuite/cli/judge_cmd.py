@@ -30,7 +30,78 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     imp.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
     imp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     imp.set_defaults(func=run_import)
+
+    panel = sub.add_parser("panel", help="rubric judging of generation runs by a panel of model judges (blind)")
+    panel.add_argument("runs", nargs="+", help="generation run directories (samples.jsonl)")
+    panel.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]",
+                       help="an OpenAI-compatible judge (repeat for a panel); e.g. http://127.0.0.1:8001/v1,tiny,j1")
+    panel.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    panel.add_argument("--rubric", default="default", help="default, default-en, default-zh, or a rubric .yaml file")
+    panel.add_argument("--samples-per-prompt", type=int, default=1, help="answers judged per prompt and run")
+    panel.add_argument("--seed", type=int, default=0, help="seed of the shuffled judging order and the bootstrap")
+    panel.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
+    panel.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
+    panel.set_defaults(func=run_panel_cmd)
     return p
+
+
+def _judge_specs(args) -> list:
+    from evalsuite.config import load_yaml, validate
+    from evalsuite.errors import ConfigError
+    from evalsuite.tasks.judge_panel import JudgeSpec
+
+    specs = []
+    if args.judges:
+        data = load_yaml(args.judges)
+        if not isinstance(data.get("judges"), list):
+            raise ConfigError(f"{args.judges}: expected a list under `judges:`")
+        specs += [validate(JudgeSpec, j, f"judge {i} in {args.judges}") for i, j in enumerate(data["judges"])]
+    for i, text in enumerate(args.judge):
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) < 2:
+            raise ConfigError(f"--judge expects URL,MODEL[,NAME[,SEED]], got {text!r}")
+        fields = {"base_url": parts[0], "model": parts[1], "name": parts[2] if len(parts) > 2 else f"judge{i + 1}"}
+        if len(parts) > 3:
+            fields["seed"] = int(parts[3])
+        specs.append(validate(JudgeSpec, fields, f"--judge {text!r}"))
+    if not specs:
+        raise ConfigError("name at least one judge with --judge URL,MODEL or --judges FILE")
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"judge names must be unique, got {names}")
+    return specs
+
+
+def run_panel_cmd(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evalsuite.runner import default_store_path
+    from evalsuite.store import ResultStore
+    from evalsuite.tasks.judge_panel import load_items, run_panel, write_panel
+    from evalsuite.tasks.rubric import load_rubric
+
+    specs = _judge_specs(args)
+    rubric = load_rubric(args.rubric)
+    items = load_items(args.runs, args.samples_per_prompt)
+    with ResultStore(Path(args.store) if args.store else default_store_path()) as store:
+        result, records = run_panel(items, specs, rubric, store, seed=args.seed)
+    write_panel(args.out, result, records)
+    c = result.judgments
+    print(f"{result.items} answers x {len(specs)} judges: {c['ok']} scored, {c['unparseable']} unparseable (excluded), "
+          f"{c['failed']} failed (rerun to retry), {c['from_store']} from the store")
+    dims = [d["name"] for d in result.rubric["dimensions"]]
+    print(f"{'run':<24}" + "".join(f"{d:>22}" for d in dims))
+    for label, stats in result.scores.items():
+        cells = []
+        for d in dims:
+            s = stats[d]
+            cells.append("-" if s.mean is None else f"{s.mean:.2f}" + (f" [{s.ci[0]:.2f},{s.ci[1]:.2f}]" if s.ci else ""))
+        print(f"{label:<24}" + "".join(f"{cell:>22}" for cell in cells))
+    alphas = {d: a.krippendorff_alpha_ordinal for d, a in result.agreement.items()}
+    print("Krippendorff's alpha (ordinal) across judges: "
+          + ", ".join(f"{d} {'-' if a is None else f'{a:.3f}'}" for d, a in alphas.items()))
+    print(f"wrote {Path(args.out) / 'results.json'} and judgments.jsonl")
+    return 0
 
 
 def _pct(x: float | None) -> str:

@@ -32,10 +32,25 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_model):
+def chat_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model with a chat template, as the trainer's checkpoints have."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("chat") / "model"
+    shutil.copytree(tiny_model, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}<|assistant|>"
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def served(chat_model):
     port = free_port()
     process = subprocess.Popen(
-        [EVALSUITE, "serve", "--model", str(tiny_model), "--name", "tiny", "--port", str(port), "--threads", "1"],
+        [EVALSUITE, "serve", "--model", str(chat_model), "--name", "tiny", "--port", str(port), "--threads", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/v1"
@@ -146,3 +161,33 @@ def test_client_errors_are_not_retried(flaky):
     with pytest.raises(EndpointError, match="HTTP 400"):
         _backend(flaky).post("/completions", {"prompt": "x"})
     assert len(_Flaky.seen) == 1
+
+
+def test_end_to_end_generate_then_panel_of_two_served_judges(served, tiny_model, tmp_path):
+    """generate -> diversity metrics -> two judges (one served model, two seeds) over HTTP -> stored results.
+
+    A random tiny model cannot write a parseable verdict: every judgment must be
+    stored raw, counted as unparseable and excluded, never turned into a score.
+    """
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "Name a fruit."}\n{"prompt": "说一个颜色。"}\n', encoding="utf-8")
+    out = tmp_path / "gen"
+    subprocess.run(
+        [EVALSUITE, "run", "--model", str(tiny_model), "--task", "generate", "-T", f"prompts={prompts}", "-T", "n=2",
+         "-T", "max_new_tokens=8", "-T", "chat_template=false", "-T", "n_boot=10", "--out", str(out),
+         "--store", str(tmp_path / "s.sqlite"), "--no-progress"],
+        check=True, capture_output=True,
+    )
+    assert "distinct-2" in json.loads((out / "results.json").read_text())["scores"]["within"]
+    result = subprocess.run(
+        [EVALSUITE, "judge", "panel", str(out), "--judge", f"{served},tiny,seed0,0", "--judge", f"{served},tiny,seed1,1",
+         "--out", str(tmp_path / "panel"), "--store", str(tmp_path / "s.sqlite")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    panel = json.loads((tmp_path / "panel" / "results.json").read_text())
+    assert panel["judgments"]["ok"] + panel["judgments"]["unparseable"] == 4 and panel["judgments"]["failed"] == 0
+    records = [json.loads(l) for l in (tmp_path / "panel" / "judgments.jsonl").read_text().splitlines()]
+    assert {r["judge"] for r in records} == {"seed0", "seed1"}
+    assert all(r["raw"] is not None for r in records)
+    assert all((r["status"] == "ok") == (r["scores"] is not None) for r in records)

@@ -1,0 +1,116 @@
+"""Rubrics for human-evaluation-style judging: dimensions, a scale, anchors, a language.
+
+A rubric is YAML (see ``DEFAULT_RUBRICS`` for the built-in English and Chinese
+ones: task completion, naturalness, tone/style fit, informativeness on 1–5).
+It renders the judge prompt, which shows only the question and the answer —
+never which checkpoint wrote it — and asks for ``[[dimension: score]]`` lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from evalsuite.config import StrictModel, load_yaml, validate
+from evalsuite.errors import ConfigError
+from evalsuite.provenance import sha256_text
+
+
+class Dimension(StrictModel):
+    name: str = Field(description="Identifier used in the verdict tags, e.g. task_completion.")
+    description: str
+    anchors: dict[int, str] = Field(default_factory=dict, description="What a score means, for some scale points.")
+
+
+class Rubric(StrictModel):
+    name: str
+    version: str = "1"
+    language: str = "en"
+    scale_min: int = 1
+    scale_max: int = 5
+    dimensions: list[Dimension]
+    instructions: str
+    answer_format: str = Field(description="Asks for one [[name: score]] line per dimension; {format_lines} is replaced.")
+
+    @field_validator("dimensions")
+    @classmethod
+    def _unique(cls, value: list[Dimension]) -> list[Dimension]:
+        names = [d.name for d in value]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(f"dimension names must be non-empty and unique, got {names}")
+        return value
+
+    @property
+    def dimension_names(self) -> list[str]:
+        return [d.name for d in self.dimensions]
+
+    def fingerprint(self) -> str:
+        return sha256_text(self.model_dump_json())
+
+    def prompt(self, question: str, answer: str) -> str:
+        lines = []
+        for d in self.dimensions:
+            anchors = "; ".join(f"{k} = {v}" for k, v in sorted(d.anchors.items()))
+            lines.append(f"- {d.name}: {d.description}" + (f" ({anchors})" if anchors else ""))
+        format_lines = "\n".join(f"[[{d.name}: N]]" for d in self.dimensions)
+        return (
+            self.instructions.format(scale_min=self.scale_min, scale_max=self.scale_max)
+            + "\n\n" + "\n".join(lines)
+            + f"\n\n[Question]\n{question}\n\n[The Start of Assistant's Answer]\n{answer}\n[The End of Assistant's Answer]\n\n"
+            + self.answer_format.format(format_lines=format_lines, scale_min=self.scale_min, scale_max=self.scale_max)
+        )
+
+
+_EN = Rubric(
+    name="default-en",
+    language="en",
+    dimensions=[
+        Dimension(name="task_completion", description="Does the answer do what the user asked?",
+                  anchors={1: "ignores or fails the task", 3: "partly done", 5: "fully and correctly done"}),
+        Dimension(name="naturalness", description="Does it read like a fluent person rather than a template?",
+                  anchors={1: "robotic or broken", 3: "understandable but stilted", 5: "natural and fluent"}),
+        Dimension(name="tone_style_fit", description="Do tone and style fit the request and its audience?",
+                  anchors={1: "clearly wrong tone", 3: "acceptable", 5: "exactly right"}),
+        Dimension(name="informativeness", description="Is it substantive, specific and useful?",
+                  anchors={1: "empty or wrong", 3: "some useful content", 5: "rich, accurate and specific"}),
+    ],
+    instructions=(
+        "Please act as an impartial judge and rate the AI assistant's answer to the user question below. "
+        "Rate each dimension on an integer scale from {scale_min} to {scale_max}. Do not let the answer's length "
+        "or any formatting sway you, and do not guess who wrote it."
+    ),
+    answer_format="Explain briefly, then give your scores exactly in this format, one per line:\n{format_lines}",
+)
+
+_ZH = Rubric(
+    name="default-zh",
+    language="zh",
+    dimensions=[
+        Dimension(name="task_completion", description="回答是否完成了用户的要求？",
+                  anchors={1: "未完成或答非所问", 3: "部分完成", 5: "完整且正确地完成"}),
+        Dimension(name="naturalness", description="读起来是否像真人一样自然流畅，而不是模板？",
+                  anchors={1: "生硬或不通顺", 3: "能看懂但不自然", 5: "自然流畅"}),
+        Dimension(name="tone_style_fit", description="语气和风格是否符合请求与受众？",
+                  anchors={1: "语气明显不当", 3: "尚可", 5: "恰到好处"}),
+        Dimension(name="informativeness", description="内容是否充实、具体、有用？",
+                  anchors={1: "空洞或错误", 3: "有一些有用内容", 5: "丰富、准确、具体"}),
+    ],
+    instructions=(
+        "请作为公正的评审，为下面 AI 助手对用户问题的回答打分。每个维度使用 {scale_min} 到 {scale_max} 的整数分。"
+        "不要因回答的长短或格式而偏颇，也不要猜测回答出自哪个模型。"
+    ),
+    answer_format="请先简要说明理由，然后严格按以下格式逐行给出分数：\n{format_lines}",
+)
+
+DEFAULT_RUBRICS = {"default-en": _EN, "default-zh": _ZH, "default": _EN}
+
+
+def load_rubric(name_or_path: str) -> Rubric:
+    """A built-in rubric by name (default, default-en, default-zh) or a rubric YAML file."""
+    if name_or_path in DEFAULT_RUBRICS:
+        return DEFAULT_RUBRICS[name_or_path]
+    path = Path(name_or_path)
+    if not path.suffix in (".yaml", ".yml"):
+        raise ConfigError(f"unknown rubric {name_or_path!r}; built in: {', '.join(DEFAULT_RUBRICS)}; or a .yaml file")
+    return validate(Rubric, load_yaml(path), f"rubric file {path}")
