@@ -160,3 +160,31 @@ def test_ci_and_errors():
         self_bleu(texts, sample_size=1)
     with pytest.raises(ConfigError, match="needs groups"):
         self_bleu(texts, mode="within")
+
+
+def test_within_prompt_with_interleaved_groups_and_sampling():
+    # groups not contiguous in the input: the result must not depend on the order
+    rng = random.Random(7)
+    words = "the cat dog sat on a mat log and ran far away".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 12))) for _ in range(30)]
+    groups = [i % 4 for i in range(30)]
+    got = self_bleu(texts, smoothing="exp", groups=groups, mode="within")
+    order = sorted(range(30), key=lambda i: groups[i])
+    again = self_bleu([texts[i] for i in order], smoothing="exp", groups=[groups[i] for i in order], mode="within")
+    means = [np.mean(sacrebleu_scores([t for t, g in zip(texts, groups) if g == k], "exp")) for k in range(4)]
+    assert got.value == pytest.approx(float(np.mean(means)), abs=TOL) == again.value
+    # a fixed-size sample per prompt: 3 of each prompt's 7-8 samples, scored exactly
+    s = self_bleu(texts, smoothing="exp", groups=groups, mode="within", sample_size=3, seed=1)
+    assert "|N:3|" in s.signature and s.n == 12
+
+
+@pytest.mark.integration
+def test_equals_fast_bleu(alpaca_en):
+    fast_bleu = pytest.importorskip("fast_bleu")
+    texts = mix(alpaca_en, 40, seed=8)
+    token_lists, _ = tokenize(texts, "13a")
+    ref = fast_bleu.SelfBLEU(token_lists, {2: (0.5, 0.5), 4: (0.25,) * 4}).get_score()
+    enc = encode(token_lists)
+    zeros = np.zeros(len(texts), dtype=np.int64)
+    np.testing.assert_allclose(self_bleu_scores(enc, zeros, 1, 4, "method1"), ref[4], rtol=0, atol=TOL)
+    np.testing.assert_allclose(self_bleu_scores(enc, zeros, 1, 2, "method1"), ref[2], rtol=0, atol=TOL)
