@@ -42,7 +42,39 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     panel.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
     panel.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
     panel.set_defaults(func=run_panel_cmd)
+
+    pair = sub.add_parser("pairwise", help="A/B judging of two or more generation runs, both orders, by model judges")
+    pair.add_argument("runs", nargs="+", help="generation run directories; the first is the baseline")
+    pair.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]", help="a judge (repeatable)")
+    pair.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    pair.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    pair.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
+    pair.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
+    pair.set_defaults(func=run_pairwise_cmd)
     return p
+
+
+def run_pairwise_cmd(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evalsuite.runner import default_store_path
+    from evalsuite.store import ResultStore
+    from evalsuite.tasks.judge_pairwise import run_pairwise, write_pairwise
+
+    specs = _judge_specs(args)
+    with ResultStore(Path(args.store) if args.store else default_store_path()) as store:
+        result, records = run_pairwise(args.runs, specs, store, seed=args.seed)
+    write_pairwise(args.out, result, records)
+    c = result.judgments
+    print(f"{c['ok']} verdicts, {c['unparseable']} unparseable (excluded), {c['failed']} failed (rerun to retry), "
+          f"{c['from_store']} from the store")
+    print(f"{'candidate vs baseline':<40} {'judge':<12} {'win rate':>9} {'95% CI':>17} {'W/T/L':>11} {'order-inconsistent':>19}")
+    for s in result.pairs:
+        ci = "-" if s.ci is None else f"[{_pct(s.ci[0])}, {_pct(s.ci[1])}]"
+        print(f"{s.candidate + ' vs ' + s.baseline:<40} {s.judge:<12} {_pct(s.win_rate):>9} {ci:>17} "
+              f"{f'{s.wins}/{s.ties}/{s.losses}':>11} {_pct(s.order_inconsistent_share):>18}%")
+    print(f"wrote {Path(args.out) / 'results.json'} and judgments.jsonl")
+    return 0
 
 
 def _judge_specs(args) -> list:
