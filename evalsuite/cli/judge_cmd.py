@@ -51,7 +51,50 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pair.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
     pair.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
     pair.set_defaults(func=run_pairwise_cmd)
+
+    sheet = sub.add_parser("export-sheet", help="blind rating sheet (CSV + self-contained HTML form) for human raters")
+    sheet.add_argument("runs", nargs="+", help="generation run directories")
+    sheet.add_argument("--rubric", default="default", help="default, default-en, default-zh, or a rubric .yaml file")
+    sheet.add_argument("--samples-per-prompt", type=int, default=1)
+    sheet.add_argument("--seed", type=int, default=0, help="seed of the shuffled item order")
+    sheet.add_argument("--out", required=True, help="folder for sheet.csv, form.html and key.json (keep key.json from raters)")
+    sheet.set_defaults(func=run_export_sheet)
+
+    ratings = sub.add_parser("import-ratings", help="human means and agreement from filled-in rating sheets")
+    ratings.add_argument("sheet", help="the folder export-sheet wrote (reads key.json)")
+    ratings.add_argument("ratings", nargs="+", help="one filled-in CSV per rater")
+    ratings.add_argument("--panel", help="a judge panel run folder, for judge-human agreement")
+    ratings.add_argument("--out", required=True, help="folder for results.json")
+    ratings.set_defaults(func=run_import_ratings)
     return p
+
+
+def run_export_sheet(args: argparse.Namespace) -> int:
+    from evalsuite.tasks.human_ratings import export_sheet
+    from evalsuite.tasks.judge_panel import load_items
+    from evalsuite.tasks.rubric import load_rubric
+
+    folder = export_sheet(load_items(args.runs, args.samples_per_prompt), load_rubric(args.rubric), args.out, seed=args.seed)
+    print(f"wrote {folder / 'sheet.csv'} and {folder / 'form.html'} for raters; keep {folder / 'key.json'} to yourself")
+    return 0
+
+
+def run_import_ratings(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evalsuite.results import atomic_write_text
+    from evalsuite.tasks.human_ratings import import_ratings
+
+    result = import_ratings(args.sheet, args.ratings, panel_dir=args.panel)
+    atomic_write_text(Path(args.out) / "results.json", result.model_dump_json(indent=2))
+    for label, dims in result.means.items():
+        cells = [f"{dim} " + ("-" if v["mean"] is None else f"{v['mean']:.2f}") for dim, v in dims.items()]
+        print(f"{label}: " + ", ".join(cells))
+    for dim, entry in result.human_agreement.items():
+        alpha = entry["krippendorff_alpha_ordinal"]
+        print(f"human-human {dim}: Krippendorff's alpha {'-' if alpha is None else f'{alpha:.3f}'}")
+    print(f"wrote {Path(args.out) / 'results.json'}")
+    return 0
 
 
 def run_pairwise_cmd(args: argparse.Namespace) -> int:

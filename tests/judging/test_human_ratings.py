@@ -1,0 +1,96 @@
+"""Blind rating sheets out, filled-in sheets back: means, human-human and judge-human agreement."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import krippendorff
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.metrics import cohen_kappa_score
+
+from evalsuite.errors import DataError
+from evalsuite.tasks.human_ratings import export_sheet, import_ratings
+from evalsuite.tasks.judge_panel import load_items
+from evalsuite.tasks.rubric import load_rubric
+
+EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
+DIMS = ["task_completion", "naturalness", "tone_style_fit", "informativeness"]
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    out = []
+    for name, answers in (("ckpt-a", ["fine <script>alert(1)</script>", "ok", "好的"]), ("ckpt-b", ["x", "y", "z"])):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "samples.jsonl").write_text("".join(
+            json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"Q{i} <b>", "response": a}, ensure_ascii=False) + "\n"
+            for i, a in enumerate(answers)), encoding="utf-8")
+        out.append(folder)
+    return out
+
+
+def _fill(sheet: Path, dest: Path, score) -> Path:
+    rows = list(csv.DictReader(sheet.read_text(encoding="utf-8").splitlines()))
+    with open(dest, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, **{d: score(row["item_id"], d) for d in DIMS}})
+    return dest
+
+
+def test_sheet_is_blind_shuffled_and_escaped(runs, tmp_path):
+    subprocess.run([EVALSUITE, "judge", "export-sheet", *map(str, runs), "--out", str(tmp_path / "sheet"), "--seed", "3"],
+                   check=True, capture_output=True)
+    sheet = (tmp_path / "sheet" / "sheet.csv").read_text(encoding="utf-8")
+    form = (tmp_path / "sheet" / "form.html").read_text(encoding="utf-8")
+    key = json.loads((tmp_path / "sheet" / "key.json").read_text(encoding="utf-8"))
+    rows = list(csv.DictReader(sheet.splitlines()))
+    assert len(rows) == 6 and set(rows[0]) == {"item_id", "question", "answer", *DIMS, "comment"}
+    assert "ckpt-" not in sheet and "ckpt-" not in form  # raters never see the run names
+    assert {v["label"] for v in key["items"].values()} == {"ckpt-a", "ckpt-b"}
+    assert "<script>alert(1)" not in form and "&lt;script&gt;alert(1)&lt;/script&gt;" in form and "好的" in form
+    assert [r["answer"] for r in rows] != ["fine <script>alert(1)</script>", "ok", "好的", "x", "y", "z"]  # shuffled
+
+
+def test_import_means_and_agreement_against_reference_libraries(runs, tmp_path):
+    rubric = load_rubric("default")
+    folder = export_sheet(load_items(runs), rubric, tmp_path / "sheet", seed=1)
+    key = json.loads((folder / "key.json").read_text())
+    base = {i: (3 if v["label"] == "ckpt-a" else 2) + int(v["prompt_id"]) % 2 for i, v in key["items"].items()}
+    r1 = _fill(folder / "sheet.csv", tmp_path / "r1.csv", lambda i, d: base[i])
+    r2 = _fill(folder / "sheet.csv", tmp_path / "r2.csv", lambda i, d: min(5, base[i] + (1 if d == "naturalness" else 0)))
+    panel = tmp_path / "panel"
+    panel.mkdir()
+    judge_scores = {i: {d: 5 - base[i] for d in DIMS} for i in key["items"]}
+    (panel / "judgments.jsonl").write_text("".join(
+        json.dumps({"judge": "j", "item": key["items"][i]["ref"], "status": "ok", "scores": judge_scores[i]}) + "\n"
+        for i in key["items"]))
+    result = import_ratings(folder, [r1, r2], panel_dir=panel, n_boot=100)
+    ids = sorted(key["items"])
+    a_ids = [i for i in ids if key["items"][i]["label"] == "ckpt-a"]
+    assert result.means["ckpt-a"]["task_completion"]["mean"] == pytest.approx(np.mean([base[i] for i in a_ids]))
+    assert result.means["ckpt-a"]["naturalness"]["mean"] == pytest.approx(np.mean([base[i] + 0.5 for i in a_ids]))
+    matrix = [[base[i] for i in ids], [min(5, base[i] + 1) for i in ids]]
+    expected_alpha = krippendorff.alpha(reliability_data=np.array(matrix, float), level_of_measurement="ordinal")
+    assert result.human_agreement["naturalness"]["krippendorff_alpha_ordinal"] == pytest.approx(expected_alpha)
+    assert result.human_agreement["task_completion"]["krippendorff_alpha_ordinal"] == pytest.approx(1.0)
+    humans = [base[i] for i in ids]
+    judged = [5 - base[i] for i in ids]
+    got = result.judge_agreement["j"]["task_completion"]
+    assert got["cohen_kappa_quadratic"] == pytest.approx(cohen_kappa_score(judged, humans, weights="quadratic"))
+    assert got["spearman"] == pytest.approx(spearmanr(judged, humans).statistic) and got["spearman"] < 0
+
+
+def test_bad_rating_names_file_line_and_field(runs, tmp_path):
+    folder = export_sheet(load_items(runs), load_rubric("default"), tmp_path / "sheet")
+    bad = _fill(folder / "sheet.csv", tmp_path / "bad.csv", lambda i, d: 9 if d == "naturalness" else 3)
+    with pytest.raises(DataError, match=r"bad.csv: line 2: field 'naturalness': 9 is outside 1..5"):
+        import_ratings(folder, [bad])
