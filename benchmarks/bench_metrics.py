@@ -97,6 +97,27 @@ def check_equal(name, ours, ref, tol=1e-9):
     return diff
 
 
+def check_fast_bleu(toks, ours, fb, tol=1e-9):
+    """Compare with fast-bleu; where it disagrees, nltk decides.
+
+    fast-bleu 0.0.90 is not exact: in some processes it returns a wrong score
+    for a hypothesis (the same input is right in another process, which points
+    at hashing), so a disagreement is settled by nltk on that hypothesis.
+    """
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    ours, fb = np.asarray(ours), np.asarray(fb)
+    bad = np.flatnonzero(np.abs(ours - fb) > tol)
+    for i in bad:
+        nl = sentence_bleu(toks[:i] + toks[i + 1 :], toks[i], smoothing_function=SmoothingFunction().method1)
+        assert abs(ours[i] - nl) <= tol, f"hypothesis {i}: ours {ours[i]}, fast-bleu {fb[i]}, nltk {nl}"
+    good = np.setdiff1d(np.arange(len(ours)), bad)
+    maxdiff = float(np.max(np.abs(ours[good] - fb[good]))) if len(good) else 0.0
+    if len(bad):
+        print(f"  fast-bleu wrong on {len(bad)} of {len(ours)} hypotheses (nltk agrees with ours there)")
+    return maxdiff, int(len(bad))
+
+
 def ours_scores(token_lists, smoothing):
     from evalsuite.metrics.self_bleu import self_bleu_scores
 
@@ -147,7 +168,7 @@ def bench_self_bleu(sizes, ref_subset, seed, skip_fast_bleu):
 
             fb, t_fb = timed(lambda: SelfBLEU(toks, {4: (0.25,) * 4}).get_score()[4])
             row["fast_bleu_s"] = t_fb
-            row["fast_bleu_maxdiff"] = check_equal("fast-bleu", ours_scores(toks, "method1"), fb)
+            row["fast_bleu_maxdiff"], row["fast_bleu_wrong"] = check_fast_bleu(toks, ours_scores(toks, "method1"), fb)
         scale = (n / m) ** 2
         row.update(nltk_s=ref["nltk_s"] * scale, sacrebleu_s=ref["sacrebleu_s"] * scale, extrapolated_from=m if m < n else None)
         rows.append(row)

@@ -183,8 +183,18 @@ def test_equals_fast_bleu(alpaca_en):
     fast_bleu = pytest.importorskip("fast_bleu")
     texts = mix(alpaca_en, 40, seed=8)
     token_lists, _ = tokenize(texts, "13a")
-    ref = fast_bleu.SelfBLEU(token_lists, {2: (0.5, 0.5), 4: (0.25,) * 4}).get_score()
     enc = encode(token_lists)
     zeros = np.zeros(len(texts), dtype=np.int64)
-    np.testing.assert_allclose(self_bleu_scores(enc, zeros, 1, 4, "method1"), ref[4], rtol=0, atol=TOL)
-    np.testing.assert_allclose(self_bleu_scores(enc, zeros, 1, 2, "method1"), ref[2], rtol=0, atol=TOL)
+    for order in (2, 4):
+        ours = self_bleu_scores(enc, zeros, 1, order, "method1")
+        ref = np.array(fast_bleu.SelfBLEU(token_lists, {order: (1 / order,) * order}).get_score()[order])
+        # fast-bleu 0.0.90 is not exact: in some processes it scores a hypothesis
+        # wrongly (here no. 41 in about one run in four, by 5e-4; the same
+        # input is right in other processes, which points at hashing). Where
+        # it disagrees, nltk decides, and ours must equal nltk.
+        bad = np.flatnonzero(np.abs(ours - ref) > TOL)
+        assert len(bad) <= 2, f"fast-bleu disagrees on {len(bad)} hypotheses"
+        for i in bad:
+            nl = sentence_bleu(token_lists[:i] + token_lists[i + 1 :], token_lists[i], weights=(1 / order,) * order,
+                               smoothing_function=SmoothingFunction().method1)
+            assert ours[i] == pytest.approx(nl, abs=TOL)
