@@ -64,6 +64,9 @@ class HFConfig(StrictModel):
         "A seeded sample of items is also computed exactly and the agreement is reported in results.json.",
     )
     agreement_sample: int = Field(64, ge=0, description="Items recomputed exactly to measure agreement when autocast is on.")
+    generation_batch_prompts: int = Field(
+        1, ge=1, description="Prompts per generation batch (left-padded). 1 keeps each prompt's samples independent of batching."
+    )
 
 
 class ModelFingerprint(StrictModel):
@@ -450,13 +453,19 @@ class HFBackend:
     # -- generation -------------------------------------------------------------
 
     def generate(self, requests: list[GenerationRequest]) -> Iterator[tuple[list[int], list[GenerationResult]]]:
-        """Sample each request's ``n`` responses; yield ([index], [result]) prompt by prompt.
+        """Sample each request's ``n`` responses; yield (indices, results) batch by batch.
 
-        A prompt's samples are drawn in one batch seeded from (seed, request key), so
-        they are the same whatever else is in the run and whether it was resumed.
+        By default a batch is one prompt's ``n`` samples, seeded from (seed, prompt
+        key), so samples do not depend on what else is in the run or on resumption.
+        ``generation_batch_prompts > 1`` batches several prompts (left padding,
+        each sequence stopping at its own end-of-sequence): faster, but then
+        samples depend on the batch composition, which the results record says.
         """
-        for index, request in enumerate(requests):
-            yield [index], [self._generate_one(request)]
+        per_batch = self.config.generation_batch_prompts
+        order = sorted(range(len(requests)), key=lambda i: len(self.prompt_ids(requests[i]))) if per_batch > 1 else list(range(len(requests)))
+        for start in range(0, len(order), per_batch):
+            indices = order[start: start + per_batch]
+            yield indices, self._generate_batch([requests[i] for i in indices])
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.messages is not None:
@@ -470,16 +479,22 @@ class HFBackend:
         return self._encode([request.prompt])[0]
 
     def _generate_one(self, request: GenerationRequest) -> GenerationResult:
+        return self._generate_batch([request])[0]
+
+    def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         import torch
         from transformers import GenerationConfig
 
-        s = request.sampling
-        ids = self.prompt_ids(request)
-        if len(ids) + s.max_new_tokens > self.max_length:
-            raise ModelError(
-                f"prompt {request.key}: {len(ids)} prompt tokens + max_new_tokens {s.max_new_tokens} exceed the "
-                f"model's context of {self.max_length}; lower max_new_tokens or shorten the prompt"
-            )
+        s = requests[0].sampling
+        if any(r.sampling != s for r in requests):
+            raise ConfigError("one generation batch must share its sampling settings")
+        prompts = [self.prompt_ids(r) for r in requests]
+        for request, ids in zip(requests, prompts):
+            if len(ids) + s.max_new_tokens > self.max_length:
+                raise ModelError(
+                    f"prompt {request.key}: {len(ids)} prompt tokens + max_new_tokens {s.max_new_tokens} exceed the "
+                    f"model's context of {self.max_length}; lower max_new_tokens or shorten the prompt"
+                )
         eos = self.tokenizer.eos_token_id
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
         sample = s.temperature > 0
@@ -494,21 +509,27 @@ class HFBackend:
             pad_token_id=pad,
             eos_token_id=eos,
         )
-        seed = int(hashlib.sha256(f"{s.seed}:{request.key}".encode()).hexdigest()[:8], 16)
+        seed = int(hashlib.sha256(f"{s.seed}:{requests[0].key}".encode()).hexdigest()[:8], 16)
         torch.manual_seed(seed)
-        inputs = torch.tensor([ids] * s.n, device=self.device)
+        width = max(len(ids) for ids in prompts)
+        rows = [ids for ids in prompts for _ in range(s.n)]
+        # Left padding: every row's last prompt token sits at the same position, where generation starts.
+        inputs = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], device=self.device)
         with torch.inference_mode():
-            output = self.model.generate(
-                input_ids=inputs, attention_mask=torch.ones_like(inputs), generation_config=config
-            )
-        responses, lengths, reasons = [], [], []
-        for row in output[:, len(ids):].tolist():
-            stop = row.index(eos) if eos is not None and eos in row else None
-            tokens = row if stop is None else row[:stop]
-            responses.append(self.tokenizer.decode(tokens, skip_special_tokens=True))
-            lengths.append(len(tokens))
-            reasons.append("length" if stop is None else "stop")
-        return GenerationResult(responses=responses, new_tokens=lengths, finish_reasons=reasons, prompt_tokens=len(ids))
+            output = self.model.generate(input_ids=inputs, attention_mask=mask, generation_config=config)
+        new = output[:, width:].tolist()
+        results = []
+        for k, ids in enumerate(prompts):
+            responses, lengths, reasons = [], [], []
+            for row in new[k * s.n: (k + 1) * s.n]:
+                stop = row.index(eos) if eos is not None and eos in row else None
+                tokens = row if stop is None else row[:stop]
+                responses.append(self.tokenizer.decode(tokens, skip_special_tokens=True))
+                lengths.append(len(tokens))
+                reasons.append("length" if stop is None else "stop")
+            results.append(GenerationResult(responses=responses, new_tokens=lengths, finish_reasons=reasons, prompt_tokens=len(ids)))
+        return results
 
 
 # The names evalsuite.backends.load_backend looks for.

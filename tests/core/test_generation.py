@@ -96,3 +96,16 @@ def test_builtin_prompt_sets(data_dir):
     mt_bench = get_task("generate")({"prompts": "mt_bench"}, data_dir=data_dir)
     assert len(alpaca.prompts) == 805 and len(mt_bench.prompts) == 80
     assert mt_bench.prompts[0].id == "81"
+
+
+def test_batched_prompts_match_unbatched_greedy(tiny_model, prompt_file, tmp_path):
+    """Left-padded multi-prompt batches give the same greedy continuations as one prompt at a time."""
+    single = load_backend("hf", {"model": str(tiny_model)})
+    batched = load_backend("hf", {"model": str(tiny_model), "generation_batch_prompts": 3})
+    task = _task(prompt_file, temperature=0, n=1)
+    with ResultStore(tmp_path / "a.sqlite") as a, ResultStore(tmp_path / "b.sqlite") as b:
+        evaluate(task, single, a, out_dir=tmp_path / "single")
+        evaluate(task, batched, b, out_dir=tmp_path / "batched")
+    one = [json.loads(l)["response"] for l in (tmp_path / "single" / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    many = [json.loads(l)["response"] for l in (tmp_path / "batched" / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert one == many
