@@ -6,7 +6,7 @@ from typing import Any
 
 from evalsuite.errors import ConfigError
 
-BACKENDS = {"hf": "evalsuite.backends.hf", "openai": "evalsuite.backends.openai"}
+BACKENDS = {"hf": "evalsuite.backends.hf", "openai": "evalsuite.backends.openai", "vllm": "evalsuite.backends.vllm"}
 
 
 def load_backend(name: str, options: dict[str, Any]):

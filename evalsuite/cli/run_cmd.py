@@ -14,7 +14,8 @@ def add_parser(subparsers):
     parser.add_argument("--data-dir", help="folder with one subfolder per benchmark (default: $EVALSUITE_DATA_DIR/benchmarks, else the Hub)")
     parser.add_argument("--out", help="write results.json and samples.jsonl here")
     parser.add_argument("--store", help="SQLite results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
-    parser.add_argument("--backend", default="hf", choices=["hf", "openai"], help="hf: local/Hub checkpoint; openai: an OpenAI-compatible endpoint")
+    parser.add_argument("--backend", default="hf", choices=["hf", "openai", "vllm"],
+                        help="hf: local/Hub checkpoint; openai: an OpenAI-compatible endpoint; vllm: vLLM on a GPU (generation)")
     parser.add_argument("--base-url", help="openai backend: endpoint root, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--concurrency", type=int, help="openai backend: requests in flight")
     parser.add_argument("--revision")
@@ -35,6 +36,10 @@ def add_parser(subparsers):
 
 
 def backend_options(args) -> dict:
+    if args.backend == "vllm":
+        options = {"model": args.model, "revision": args.revision, "dtype": args.dtype,
+                   "trust_remote_code": args.trust_remote_code}
+        return {k: v for k, v in options.items() if v is not None}
     if args.backend == "openai":
         options = {"model": args.model, "base_url": args.base_url, "concurrency": args.concurrency, "revision": args.revision}
         return {k: v for k, v in options.items() if v is not None}

@@ -191,3 +191,16 @@ def test_end_to_end_generate_then_panel_of_two_served_judges(served, tiny_model,
     assert {r["judge"] for r in records} == {"seed0", "seed1"}
     assert all(r["raw"] is not None for r in records)
     assert all((r["status"] == "ok") == (r["scores"] is not None) for r in records)
+
+
+def test_vllm_backend_says_how_to_get_vllm_when_missing(tiny_model):
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        from evalsuite.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="needs vLLM, which runs on GPU machines: pip install vllm"):
+            load_backend("vllm", {"model": str(tiny_model)})
+    else:  # pragma: no cover - only on GPU machines with vLLM
+        pytest.skip("vLLM is installed here; the GPU path is exercised by benchmarks, not unit tests")
