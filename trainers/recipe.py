@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from evalsuite.config import StrictModel, load_yaml, validate
 from evalsuite.errors import ConfigError
 
+_STAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ENV_PATTERN = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
@@ -123,7 +124,7 @@ class FinetuneSettings(TrainSettings):
     max_prompt_length: int = Field(256, ge=8, description="Longest prompt in tokens; longer prompts are handled by long_prompts.")
     long_prompts: Literal["drop", "truncate"] = Field(
         "drop",
-        description="What to do with a prompt over max_prompt_length: drop the row, or keep its last tokens. Counts go to the manifest.",
+        description="What to do with a prompt over max_prompt_length: drop the row, or cut the last prompt turn to fit. Counts go to the manifest.",
     )
 
     @model_validator(mode="after")
@@ -208,8 +209,15 @@ class GRPOStage(FinetuneSettings):
     kl_beta: float = Field(0.0, ge=0, description="KL penalty against the parent (TRL's beta; 0 loads no reference).")
     batch_size: int = Field(8, ge=1, description="Completions per device batch; must be a multiple of num_generations.")
 
+    max_length: int = Field(192, ge=16, description="Bound on prompt + completion: max_prompt_length + max_completion_length must fit.")
+
     @model_validator(mode="after")
     def _groups_fit(self):
+        if self.max_prompt_length + self.max_completion_length > self.max_length:
+            raise ValueError(
+                f"max_prompt_length ({self.max_prompt_length}) + max_completion_length ({self.max_completion_length}) "
+                f"exceeds max_length ({self.max_length})"
+            )
         if self.batch_size * self.gradient_accumulation_steps % self.num_generations:
             raise ValueError(
                 f"batch_size*gradient_accumulation_steps ({self.batch_size}*{self.gradient_accumulation_steps}) "
@@ -244,10 +252,11 @@ class Recipe(StrictModel):
     stages: dict[str, Stage] = Field(description="Stage name -> stage config, trained in dependency order.")
 
     @model_validator(mode="after")
-    def _parents_known_or_paths(self):
+    def _stage_names_and_parents(self):
         for name, stage in self.stages.items():
-            parent = getattr(stage, "parent", None)
-            if parent == name:
+            if not _STAGE_NAME.fullmatch(name):
+                raise ValueError(f"stage name {name!r} must be letters, digits, '_', '-' or '.' (it becomes a directory name)")
+            if getattr(stage, "parent", None) == name:
                 raise ValueError(f"stage {name!r} names itself as parent")
         return self
 

@@ -209,6 +209,7 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
     resume = _resume_point(trainer_dir, digest)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ckpt.MANIFEST).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "adapter", ignore_errors=True)  # from an earlier LoRA run of this stage
     trainer_dir.mkdir(parents=True, exist_ok=True)
     (trainer_dir / "config_hash").write_text(digest)
     resume_step = _step_of(resume)

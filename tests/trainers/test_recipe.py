@@ -80,3 +80,8 @@ def test_cycle_is_reported():
 def test_lora_on_pretrain_is_rejected():
     with pytest.raises(ConfigError, match="lora cannot be used with pretrain"):
         stage_from_options("pretrain", {"corpora": ["c.txt"], "lora": True})
+
+
+def test_stage_names_become_directory_names_so_paths_are_refused():
+    with pytest.raises(ConfigError, match="stage name '../x'"):
+        load_recipe({"stages": {"../x": {"method": "sft", "parent": "p", "data": ["d"]}}})
