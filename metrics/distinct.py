@@ -59,7 +59,7 @@ def _unique_weighted(grams: np.ndarray, docs: np.ndarray, w: np.ndarray) -> int:
     if len(grams) == 0:
         return 0
     if (w > 0).all():
-        return int(grams.max()) + 1  # gram ids are dense
+        return int(grams.max()) + 1  # gram ids are dense (see Encoded.grams)
     present = np.bincount(grams, weights=w[docs]) > 0
     return int(present.sum())
 
@@ -110,7 +110,7 @@ def distinct_n(
             return group_means(per_doc, gidx, n_groups)
 
     details = {
-        "unique": enc.table(n).n_distinct,
+        "unique": enc.grams(n).n_distinct,
         "total": int(totals.sum()),
         "n_empty": int((totals == 0).sum()),
     }

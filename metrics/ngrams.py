@@ -58,38 +58,71 @@ class Encoded:
         Gram ids are dense in ``0..n_distinct-1`` and equal exactly when the
         n-grams are equal (no hashing, no collisions).
         """
-        t = self.table(n)
-        return t.gram, t.doc
+        g = self.grams(n)
+        return g.gram, g.doc
+
+    def grams(self, n: int) -> "Grams":
+        """Dense n-gram ids per occurrence: one sort of the n-gram keys (none for n = 1)."""
+        _check_order(n)
+        key = ("grams", int(n))
+        if key not in self._cache:
+            self._cache[key] = self._build_grams(int(n))
+        return self._cache[key]
 
     def table(self, n: int) -> "NgramTable":
-        """All order-n counts, from one sort of (n-gram, document) keys."""
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n-gram order must be >= 1, got {n}")
+        """Order-n ids plus per-(n-gram, document) counts, from one sort of (n-gram, doc) keys."""
+        _check_order(n)
         key = ("table", int(n))
         if key not in self._cache:
             self._cache[key] = self._build_table(int(n))
         return self._cache[key]
 
-    def _build_table(self, n: int) -> "NgramTable":
+    def _raw_keys(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(starts, doc, raw key, exclusive bound of the keys) of the order-n n-grams."""
         v = max(self.vocab_size, 1)
         if n == 1:
-            starts = np.arange(len(self.ids), dtype=np.int64)
-            doc, raw, bound = self.doc_of_token, self.ids, v
-        else:
-            # extend the (n-1)-gram ids, which are dense, by the next token; the
-            # key stays below n_distinct(n-1) * V, far inside int64. Positions
-            # starting an n-gram are those (n-1)-gram starts with n tokens left.
-            prev = self.table(n - 1)
-            keep = self.tokens_left[prev.starts] >= n
-            starts = prev.starts[keep]
-            doc = prev.doc[keep]
-            raw = prev.gram[keep] * v + self.ids[starts + (n - 1)]
-            bound = prev.n_distinct * v
+            return np.arange(len(self.ids), dtype=np.int64), self.doc_of_token, self.ids, v
+        # extend the (n-1)-gram ids, which are dense, by the next token: the key
+        # stays below n_distinct(n-1) * V, far inside int64. Positions starting
+        # an n-gram are those (n-1)-gram starts with n tokens left.
+        prev = self.grams(n - 1)
+        keep = self.tokens_left[prev.starts] >= n
+        starts = prev.starts[keep]
+        raw = prev.gram[keep] * v + self.ids[starts + (n - 1)]
+        return starts, prev.doc[keep], raw, prev.n_distinct * v
+
+    def _build_grams(self, n: int) -> "Grams":
+        starts, doc, raw, _ = self._raw_keys(n)
+        if len(raw) == 0:
+            return Grams(starts, np.zeros(0, dtype=np.int64), doc, 0)
+        if n == 1:
+            # token ids are dense already unless this is a subset of a corpus
+            present = np.bincount(raw) > 0
+            if present.all():
+                return Grams(starts, raw, doc, len(present))
+            remap = np.cumsum(present) - 1
+            return Grams(starts, remap[raw], doc, int(present.sum()))
+        order = np.argsort(raw)
+        rs = raw[order]
+        new_gram = np.empty(len(rs), dtype=bool)
+        new_gram[0] = True
+        np.not_equal(rs[1:], rs[:-1], out=new_gram[1:])
+        sorted_gram = np.cumsum(new_gram) - 1
+        gram = np.empty(len(rs), dtype=np.int64)
+        gram[order] = sorted_gram
+        return Grams(starts, gram, doc, int(sorted_gram[-1]) + 1)
+
+    def _build_table(self, n: int) -> "NgramTable":
         n_docs = max(self.n_docs, 1)
+        known = self._cache.get(("grams", n))
+        if known is not None:
+            starts, doc, raw, bound = known.starts, known.doc, known.gram, known.n_distinct
+        else:
+            starts, doc, raw, bound = self._raw_keys(n)
         m = len(raw)
         if m == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return NgramTable(starts, empty, doc, 0, empty, empty, empty, empty, empty)
+            return NgramTable(starts, empty, doc, 0, empty, empty, empty, empty, np.zeros(0, dtype=bool))
         if bound <= _INT64_MAX // n_docs:
             # one sort by (n-gram, document) gives the n-gram ids and the
             # per-document counts at once
@@ -105,22 +138,27 @@ class Encoded:
             rs = raw[order]
             ds = doc[order]
             new_pair = np.r_[True, (rs[1:] != rs[:-1]) | (ds[1:] != ds[:-1])]
-        new_gram = np.empty(m, dtype=bool)
-        new_gram[0] = True
-        np.not_equal(rs[1:], rs[:-1], out=new_gram[1:])
-        sorted_gram = np.cumsum(new_gram) - 1
-        gram = np.empty(m, dtype=np.int64)
-        gram[order] = sorted_gram
+        if known is not None:
+            gram, n_distinct = known.gram, known.n_distinct
+            sorted_gram = rs
+        else:
+            new_gram = np.empty(m, dtype=bool)
+            new_gram[0] = True
+            np.not_equal(rs[1:], rs[:-1], out=new_gram[1:])
+            sorted_gram = np.cumsum(new_gram) - 1
+            gram = np.empty(m, dtype=np.int64)
+            gram[order] = sorted_gram
+            n_distinct = int(sorted_gram[-1]) + 1
+            self._cache[("grams", n)] = Grams(starts, gram, doc, n_distinct)
         pair_starts = np.flatnonzero(new_pair)
-        pair_count = np.diff(pair_starts, append=m)
         return NgramTable(
             starts=starts,
             gram=gram,
             doc=doc,
-            n_distinct=int(sorted_gram[-1]) + 1,
+            n_distinct=n_distinct,
             pair_gram=sorted_gram[pair_starts],
             pair_doc=doc[order[pair_starts]],
-            pair_count=pair_count,
+            pair_count=np.diff(pair_starts, append=m),
             order=order,
             new_pair=new_pair,
         )
@@ -169,6 +207,21 @@ def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     inverse[order] = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
     return s[starts], inverse, np.diff(np.r_[starts, len(s)])
+
+
+def _check_order(n) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n-gram order must be >= 1, got {n}")
+
+
+@dataclass(frozen=True)
+class Grams:
+    """Order-n n-gram occurrences: token position, dense n-gram id, document."""
+
+    starts: np.ndarray
+    gram: np.ndarray
+    doc: np.ndarray
+    n_distinct: int
 
 
 @dataclass(frozen=True)

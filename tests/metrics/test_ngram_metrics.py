@@ -158,3 +158,17 @@ def test_repetition_hand_checked():
     assert repetition(["Same.", "Same.", "other", "Same."], "duplicates").value == pytest.approx(2 / 4)
     with pytest.raises(ConfigError, match="kind must be one of"):
         repetition(["a"], "rep-x")
+
+
+def test_subset_of_an_encoded_corpus_counts_like_a_fresh_one():
+    from evalsuite.metrics.ngrams import encode
+
+    texts = ["a b c d", "x y", "a b x", "q r s t u"]
+    enc = encode(texts)
+    sub = enc.subset(np.array([2, 0, 2]))  # vocabulary ids of "y", "q"... are absent here
+    fresh = [texts[2], texts[0], texts[2]]
+    for n in (1, 2, 3):
+        assert distinct_n(sub, n).value == pytest.approx(distinct_n(fresh, n).value)
+        assert distinct_n(sub, n).details["unique"] == distinct_n(fresh, n).details["unique"]
+        assert ngram_entropy(sub, n).value == pytest.approx(ngram_entropy(fresh, n).value)
+        assert repetition(sub, "seq-rep", n=n).value == pytest.approx(repetition(fresh, "seq-rep", n=n).value)
