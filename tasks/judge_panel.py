@@ -54,18 +54,23 @@ class Item(BaseModel):
         return f"{self.label}/{self.prompt_id}/{self.sample_index}"
 
 
+def run_labels(run_dirs: list[str | Path]) -> list[str]:
+    """Readable, unique labels for runs: the folder name, or parent/name when names repeat."""
+    paths = [Path(p).resolve() for p in run_dirs]
+    names = [p.name for p in paths]
+    labels = names if len(set(names)) == len(names) else [f"{p.parent.name}/{p.name}" for p in paths]
+    if len(set(labels)) != len(labels):
+        raise DataError(f"cannot tell the runs apart by folder name: {labels}; give them distinct folders")
+    return labels
+
+
 def load_items(run_dirs: list[str | Path], samples_per_prompt: int = 1) -> list[Item]:
     """Answers from generation runs (``samples.jsonl``), the first ``samples_per_prompt`` per prompt."""
     items = []
-    labels = set()
-    for run in map(Path, run_dirs):
+    for run, label in zip(map(Path, run_dirs), run_labels(run_dirs)):
         path = run / "samples.jsonl"
         if not path.is_file():
             raise DataError(f"{run}: no samples.jsonl; pass run directories written by `evalsuite run --task generate`")
-        label = run.name
-        if label in labels:
-            raise DataError(f"two runs are both named {label!r}; judge runs from folders with different names")
-        labels.add(label)
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             try:
                 record = json.loads(line)

@@ -25,16 +25,26 @@ def test_packaged_subjects_match_official_subjects_json(data_dir, benchmark):
 
 
 @pytest.mark.integration
-def test_demo_runs_real_evaluations(data_dir, tmp_path):
+@pytest.mark.slow
+def test_quick_demo_runs_end_to_end(data_dir, tmp_path):
+    """The README's main job at its smallest settings: train, evaluate, generate, judge, report."""
+    work, report = tmp_path / "work", tmp_path / "report" / "index.html"
     result = subprocess.run(
-        [EVALSUITE, "demo", "--out", str(tmp_path / "demo"), "--limit", "2"],
+        [EVALSUITE, "demo", "--quick", "--work", str(work), "--report", str(report)],
         capture_output=True, text=True, env={"EVALSUITE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    for run in ("mmlu-0shot", "mmlu-5shot", "ceval-0shot", "ceval-5shot"):
-        record = json.loads((tmp_path / "demo" / run / "results.json").read_text())
-        assert record["scores"]["overall"]["n"] == 6
-        assert len((tmp_path / "demo" / run / "samples.jsonl").read_text().splitlines()) == 6
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoints = ["base", "sft", "dpo", "simpo", "cpo", "grpo"]
+    for name in checkpoints:
+        assert (work / "ckpt" / name / "evalsuite_checkpoint.json").is_file()
+        for run in ("mmlu-0shot", "ceval-0shot", "generate"):
+            record = json.loads((work / "runs" / name / run / "results.json").read_text())
+            assert record["model"]["model"].endswith(name)
+    panel = json.loads((work / "runs" / "_judging" / "panel" / "results.json").read_text())
+    assert sum(panel["judgments"][k] for k in ("ok", "unparseable", "failed")) == 6 * 3 * 2  # 6 runs x 3 prompts x 2 judges
+    page = report.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page and "Judge panel" in page and "grpo" in page
+    assert f"report: {report.resolve()}" in result.stdout
 
 
 def test_demo_without_data_says_how_to_get_it(tmp_path):
@@ -44,3 +54,4 @@ def test_demo_without_data_says_how_to_get_it(tmp_path):
     )
     assert result.returncode == 2
     assert "set EVALSUITE_DATA_DIR" in result.stderr and "benchmarks/mmlu" in result.stderr
+    assert not (tmp_path / "demo").exists()  # stopped at once, before any work

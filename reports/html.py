@@ -1,0 +1,197 @@
+"""The self-contained HTML report: one file, images embedded, every text escaped.
+
+It opens with JavaScript disabled (nothing needs it) and without a network.
+Sections: summary table with significance markers against a baseline, plots,
+per-task drill-down, judging, and side-by-side answers with the judges' scores.
+Plots are also written as PNG and SVG next to the page, and tables as CSV and
+Markdown.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evalsuite.reports import plots
+from evalsuite.reports.collect import JUDGING, Run, load_tree, subject_frame, summary_frame, wide_table
+from evalsuite.results import atomic_write_text
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
+max-width:75em;margin:1em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}
+th{background:#f3f3f3}pre{white-space:pre-wrap;word-break:break-word;margin:0;font-family:inherit}
+.up{color:#0a7d12;font-weight:bold}.down{color:#b00020;font-weight:bold}img{max-width:100%}
+details{margin:.5em 0}summary{cursor:pointer;font-weight:bold}.note{color:#666;font-size:.85em}
+"""
+
+
+def _img(paths: dict[str, Path], alt: str) -> str:
+    data = base64.b64encode(paths["png"].read_bytes()).decode()
+    return f"<figure><img alt='{escape(alt)}' src='data:image/png;base64,{data}'><figcaption class='note'>{escape(alt)} " \
+           f"({escape(paths['svg'].name)} beside this page)</figcaption></figure>"
+
+
+def _table(frame: pd.DataFrame, markers: dict[tuple[str, str], str] | None = None) -> str:
+    head = "<tr><th>" + escape(str(frame.index.name or "")) + "</th>" + "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns) + "</tr>"
+    body = []
+    for index, row in frame.iterrows():
+        cells = []
+        for column, value in row.items():
+            mark = (markers or {}).get((str(index), str(column)), "")
+            cells.append(f"<td>{escape(str(value))}{mark}</td>")
+        body.append(f"<tr><th>{escape(str(index))}</th>{''.join(cells)}</tr>")
+    return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _significance(root: Path, baseline: str, checkpoints: list[str]) -> dict[tuple[str, str], str]:
+    """Markers for the summary table: ▲/▼ where a paired test (Holm-corrected) differs from the baseline."""
+    from evalsuite.reports.compare import compare
+
+    markers = {}
+    for checkpoint in checkpoints:
+        if checkpoint == baseline:
+            continue
+        result = compare(root / baseline, root / checkpoint, n_boot=500)
+        for c in result["comparisons"]:
+            if c.significant:
+                arrow = "<span class='up'> ▲</span>" if c.delta > 0 else "<span class='down'> ▼</span>"
+                markers[(checkpoint, f"{c.task} · {c.metric}")] = arrow
+    return markers
+
+
+def _answers_section(runs: list[Run], panel_records: list[dict[str, Any]], limit: int = 8) -> str:
+    generation = [r for r in runs if r.kind == "diversity"]
+    if not generation:
+        return ""
+    by_checkpoint = {r.checkpoint: {s["prompt_id"]: s for s in r.samples() if s["sample_index"] == 0} for r in generation}
+    scores: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in panel_records:
+        # Panel items are named "<run label>/<prompt>/<sample>", the run label being "<checkpoint>/<run>" here.
+        checkpoint = record["label"].split("/")[0]
+        scores.setdefault((checkpoint, record["prompt_id"]), []).append(record)
+    prompts = list(next(iter(by_checkpoint.values())))[:limit]
+    blocks = []
+    for prompt_id in prompts:
+        first = next(iter(by_checkpoint.values()))[prompt_id]
+        cells = []
+        for checkpoint, samples in by_checkpoint.items():
+            sample = samples.get(prompt_id)
+            answer = "(no answer)" if sample is None else sample["response"]
+            verdicts = "".join(
+                f"<div class='note'>{escape(v['judge'])}: "
+                + (escape(", ".join(f"{k} {s:g}" for k, s in v["scores"].items())) if v.get("scores") else escape(v.get("status", "")))
+                + (f"<details><summary>rationale</summary><pre>{escape(v.get('raw') or '')}</pre></details>" if v.get("raw") else "")
+                + "</div>"
+                for v in scores.get((checkpoint, prompt_id), [])
+            )
+            cells.append(f"<td><b>{escape(checkpoint)}</b><pre>{escape(answer)}</pre>{verdicts}</td>")
+        blocks.append(f"<h4>Prompt {escape(str(prompt_id))}</h4><pre>{escape(first['prompt'])}</pre>"
+                      f"<table><tr>{''.join(cells)}</tr></table>")
+    return "<h2>Answers side by side</h2>" + "".join(blocks)
+
+
+def build_report(root: str | Path, out: str | Path, baseline: str | None = None, checkpoints_dir: str | Path | None = None,
+                 history: pd.DataFrame | None = None, title: str = "evalsuite report") -> Path:
+    """Write ``out`` (an .html file) and, beside it, the plots (PNG, SVG) and tables (CSV, Markdown)."""
+    root, out = Path(root), Path(out)
+    assets = out.parent
+    assets.mkdir(parents=True, exist_ok=True)
+    runs, judging = load_tree(root)
+    frame = summary_frame(runs)
+    checkpoints = list(dict.fromkeys(r.checkpoint for r in runs))
+    baseline = baseline if baseline in checkpoints else checkpoints[0]
+    wide = wide_table(frame)
+    wide.index.name = "checkpoint"
+    frame.to_csv(assets / "summary_long.csv", index=False)
+    wide.to_csv(assets / "summary.csv")
+    atomic_write_text(assets / "summary.md", to_markdown(wide))
+    markers = _significance(root, baseline, checkpoints)
+
+    key_metrics = [c for c in wide.columns if c.endswith("· acc") or any(
+        m in c for m in ("distinct-2 (within)", "self-bleu-4 (within)", "distinct-2 (across)", "self-bleu-4 (across)"))]
+    sections = [f"<h1>{escape(title)}</h1><p class='note'>Runs under {escape(str(root))}; baseline "
+                f"<b>{escape(baseline)}</b>. ▲/▼: significantly better/worse than the baseline in a paired test "
+                "(McNemar, Holm-corrected over all comparisons of that checkpoint; accuracy tasks only).</p>",
+                "<h2>Summary</h2>", _table(wide[key_metrics] if key_metrics else wide, markers)]
+
+    figures = []
+    accuracy_columns = [(t, "acc") for t in dict.fromkeys(frame[frame.metric == "acc"].task)]
+    if accuracy_columns:
+        figures.append(_img(plots.save(plots.grouped_bars(frame, accuracy_columns, "accuracy (95% CI)"), assets / "accuracy"), "accuracy per task"))
+    diversity_columns = [(t, m) for t, m in dict.fromkeys(zip(frame.task, frame.metric))
+                         if m in ("distinct-2 (within)", "self-bleu-4 (within)", "distinct-2 (across)", "self-bleu-4 (across)")]
+    if diversity_columns:
+        figures.append(_img(plots.save(plots.grouped_bars(frame, diversity_columns, "diversity (95% CI)"), assets / "diversity"), "diversity"))
+    if accuracy_columns and diversity_columns:
+        fig = plots.quality_vs_diversity(frame, accuracy_columns[0], diversity_columns[0])
+        figures.append(_img(plots.save(fig, assets / "quality_vs_diversity"), "quality vs diversity"))
+    for task, _ in accuracy_columns:
+        table = subject_frame(runs, task)
+        if len(table):
+            safe = task.replace("/", "_")
+            figures.append(_img(plots.save(plots.heatmap(table, f"{task}: accuracy per subject"), assets / f"heatmap_{safe}"), f"{task} per subject"))
+    panel = judging.get("panel")
+    if panel:
+        radar_scores = {label: {d: v["mean"] for d, v in dims.items()} for label, dims in panel["scores"].items()}
+        fig = plots.radar(radar_scores, (panel["rubric"]["scale_min"], panel["rubric"]["scale_max"]), "judge rubric means")
+        figures.append(_img(plots.save(fig, assets / "rubric_radar"), "rubric dimensions"))
+    if checkpoints_dir is not None:
+        logs = {p.parent.name: p for p in sorted(Path(checkpoints_dir).glob("*/train_log.jsonl"))}
+        fig = plots.training_curves(logs) if logs else None
+        if fig is not None:
+            figures.append(_img(plots.save(fig, assets / "training_curves"), "training curves"))
+    if history is not None and len(history):
+        figures.append(_img(plots.save(plots.trends(history, "nightly trends"), assets / "trends"), "nightly trends"))
+    sections += ["<h2>Plots</h2>", *figures]
+
+    sections.append("<h2>Per task</h2>")
+    for task in dict.fromkeys(frame.task):
+        part = frame[frame.task == task].pivot(index="metric", columns="checkpoint", values="value")
+        part.index.name = "metric"
+        sections.append(f"<details><summary>{escape(task)}</summary>{_table(part.map(lambda v: '' if pd.isna(v) else f'{v:.4f}'))}</details>")
+
+    panel_records: list[dict[str, Any]] = []
+    if panel:
+        path = root / JUDGING / "panel" / "judgments.jsonl"
+        panel_records = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+        sections.append("<h2>Judge panel</h2>")
+        rows = {label: {d: ("n/a" if v["mean"] is None else f"{v['mean']:.2f}" + (f" [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]" if v.get("ci") else ""))
+                        for d, v in dims.items()} for label, dims in panel["scores"].items()}
+        table = pd.DataFrame(rows).T
+        table.index.name = "run"
+        sections.append(_table(table))
+        counts = panel["judgments"]
+        sections.append(f"<p class='note'>{counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded, "
+                        f"never guessed), {counts['failed']} failed. Judges: {escape(', '.join(j['name'] for j in panel['judges']))}.</p>")
+    pairwise = judging.get("pairwise")
+    if pairwise:
+        rows = {f"{p['candidate']} vs {p['baseline']} ({p['judge']})": {
+            "win rate": "n/a" if p["win_rate"] is None else f"{p['win_rate']:.3f}",
+            "W/T/L": f"{p['wins']}/{p['ties']}/{p['losses']}",
+            "order-inconsistent": "n/a" if p["order_inconsistent_share"] is None else f"{p['order_inconsistent_share']:.2f}",
+            "unparseable or failed": p["unparseable_or_failed"]} for p in pairwise["pairs"]}
+        table = pd.DataFrame(rows).T
+        table.index.name = "comparison"
+        sections += ["<h2>Pairwise judging (both orders)</h2>", _table(table)]
+    sections.append(_answers_section(runs, panel_records))
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
+    atomic_write_text(out, page)
+    return out
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A Markdown table (for PR comments); pipes in cells are escaped."""
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = [frame.index.name or ""] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, [index, *row])) + " |" for index, row in zip(frame.index, frame.itertuples(index=False))]
+    return "\n".join(lines) + "\n"
