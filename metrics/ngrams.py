@@ -2,10 +2,12 @@
 
 Every n-gram metric here works on integer ids instead of tuples of strings:
 tokens are mapped to ids once (a dict), and the n-gram starting at each
-position gets a collision-free integer id built order by order,
-``id_n = id_{n-1} * V + token``, compacted with ``np.unique`` whenever the
-next product could overflow int64. Counting then is sorting and ``bincount``
-instead of Python ``Counter`` objects, which is where the speed comes from.
+position gets a collision-free dense id built order by order: the key
+``id_{n-1} * V + next_token`` (below T * V, so it always fits in int64) is
+sorted once and its runs numbered. Per-document counts come from the same
+sort when the key also carries the document. Counting then is sorting and
+``bincount`` instead of Python ``Counter`` objects, which is where the speed
+comes from; nothing is hashed, so there are no collisions.
 """
 
 from __future__ import annotations
@@ -186,15 +188,6 @@ def unique_sorted(keys: np.ndarray) -> np.ndarray:
         return keys.copy()
     s = np.sort(keys)
     return s[np.r_[True, s[1:] != s[:-1]]]
-
-
-def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and how often each occurs."""
-    if len(keys) == 0:
-        return keys.copy(), np.zeros(0, dtype=np.int64)
-    s = np.sort(keys)
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    return s[starts], np.diff(np.r_[starts, len(s)])
 
 
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
