@@ -26,6 +26,16 @@ CREATE TABLE IF NOT EXISTS runs (
     params TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS history (
+    suite TEXT NOT NULL,
+    night TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    task TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    created REAL NOT NULL,
+    PRIMARY KEY (suite, night, checkpoint, task, metric)
+);
 CREATE TABLE IF NOT EXISTS items (
     run_key TEXT NOT NULL,
     request_hash TEXT NOT NULL,
@@ -95,6 +105,22 @@ class ResultStore:
                 "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)",
                 [(key, h, item_key, canonical_json(result), now) for h, item_key, result in rows],
             )
+
+    def record_history(self, suite: str, night: str, rows: list[tuple[str, str, str, float | None]]) -> None:
+        """Store (checkpoint, task, metric, value) rows of one night; a rerun of the night replaces them."""
+        now = time.time()
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(suite, night, c, t, m, v, now) for c, t, m, v in rows],
+            )
+
+    def history(self, suite: str) -> list[tuple[str, str, str, str, float | None]]:
+        """(night, checkpoint, task, metric, value) rows of ``suite``, oldest night first."""
+        return list(self.db.execute(
+            "SELECT night, checkpoint, task, metric, value FROM history WHERE suite = ? ORDER BY night, checkpoint, task, metric",
+            (suite,),
+        ))
 
     def count(self, key: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM items WHERE run_key = ?", (key,)).fetchone()[0]

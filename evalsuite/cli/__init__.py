@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "evalsuite.cli.serve_cmd",
     "evalsuite.cli.compare_cmd",
     "evalsuite.cli.report_cmd",
+    "evalsuite.cli.nightly_cmd",
     "evalsuite.cli.train_cmd",
     "evalsuite.cli.metrics_cmd",
     "evalsuite.cli.code_eval_cmd",

@@ -1,0 +1,23 @@
+"""`evalsuite nightly suite.yaml`: one night of a benchmark suite; exit 1 on a regression."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("nightly", help="run a nightly suite: evaluate, compare, report, keep history")
+    parser.add_argument("suite", help="suite YAML: checkpoints (globs), tasks, baseline, fail_on thresholds")
+    parser.add_argument("--out", default="nightly", help="runs, history store, report and summary.json go here")
+    parser.add_argument("--night", help="label of this night (default: today's UTC date)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    from evalsuite.cli.nightly_job import run_night
+
+    summary = run_night(args.suite, args.out, night=args.night)
+    print(f"night {summary['night']}: {summary['items_computed']} items computed, {summary['items_from_store']} from the store; "
+          f"previous night: {summary['previous_night'] or 'none'}; report: {summary['report']}")
+    for regression in summary["regressions"]:
+        print(f"regression: {regression}")
+    return 1 if summary["regressions"] else 0

@@ -1,0 +1,82 @@
+"""Two consecutive nightly runs on tiny models, a regression gate, and the lock."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalsuite.cli.nightly_job import NightlyLock
+from evalsuite.errors import EvalsuiteError
+
+EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
+
+SUITE = """
+name: tiny-nightly
+checkpoints: ["ckpt/*"]
+baseline: alpha
+fail_on: "mmlu.acc<-0.5"
+tasks:
+  - name: mmlu-0shot
+    task: mmlu
+    params: {subjects: "anatomy,virology", limit: 6}
+  - name: gen
+    task: generate
+    params: {prompts: alpaca_eval, limit: 2, n: 2, max_new_tokens: 6, chat_template: false, n_boot: 10}
+backend: {threads: 1}
+"""
+
+
+@pytest.fixture()
+def suite(tiny_model, data_dir, tmp_path) -> Path:
+    for name in ("alpha", "beta"):
+        shutil.copytree(tiny_model, tmp_path / "ckpt" / name)
+    path = tmp_path / "suite.yaml"
+    path.write_text(SUITE + f"data_dir: {data_dir}\n")
+    return path
+
+
+def _night(suite: Path, out: Path, night: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([EVALSUITE, "nightly", str(suite), "--out", str(out), "--night", night, *extra],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.integration
+def test_second_night_recomputes_nothing_and_reports_the_trend(suite, tmp_path):
+    out = tmp_path / "nightly"
+    first = _night(suite, out, "2026-11-20")
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = _night(suite, out, "2026-11-21")
+    assert second.returncode == 0, second.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["previous_night"] == "2026-11-20"
+    assert summary["items_computed"] == 0 and summary["items_from_store"] == 2 * (12 + 2)
+    assert "previous_night" in summary["comparisons"]["beta"] and "baseline" in summary["comparisons"]["beta"]
+    assert (out / "report" / "trends.png").is_file() and "nightly trends" in (out / "report" / "index.html").read_text()
+    import sqlite3
+
+    with sqlite3.connect(out / "results.sqlite") as db:
+        nights = [r[0] for r in db.execute("SELECT DISTINCT night FROM history ORDER BY night")]
+    assert nights == ["2026-11-20", "2026-11-21"]
+
+
+@pytest.mark.integration
+def test_a_second_concurrent_run_is_refused(suite, tmp_path):
+    out = tmp_path / "nightly"
+    with NightlyLock(out / ".nightly.lock", "tiny-nightly"):
+        refused = _night(suite, out, "2026-11-22")
+    assert refused.returncode == 2
+    assert "another nightly run of suite 'tiny-nightly' is running (pid" in refused.stderr
+
+
+def test_lock_is_exclusive(tmp_path):
+    with NightlyLock(tmp_path / "l", "s"):
+        with pytest.raises(EvalsuiteError, match="another nightly run of suite 's' is running"):
+            with NightlyLock(tmp_path / "l", "s"):
+                pass
+    with NightlyLock(tmp_path / "l", "s"):  # released after the first holder finished
+        pass
