@@ -69,7 +69,10 @@ def distinct_n_contribution(completions: list[str], *, groups, answers, n: int =
 @register_reward("similarity_penalty")
 def similarity_penalty(completions: list[str], *, groups, answers, threshold: float = 0.8,
                        embedding: str = "lexical") -> list[float]:
-    """-1 for a completion whose cosine similarity to another completion of its group exceeds ``threshold``, else 0."""
+    """-1 for a completion whose cosine similarity to another completion of its group exceeds ``threshold``, else 0.
+
+    ``embedding``: ``lexical`` (token-count vectors, no model) or a sentence-transformers model id/directory.
+    """
     if not 0 < threshold <= 1:
         raise ConfigError(f"similarity_penalty.threshold must be in (0, 1], got {threshold}")
     rewards = [0.0] * len(completions)
