@@ -150,6 +150,59 @@ def _compare_accuracy(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Co
     return comparisons
 
 
+# Within-prompt diversity metrics compared between generation runs: name -> per-prompt function.
+def _distinct_2(texts: list[str]) -> float:
+    from evalsuite.metrics import distinct_n
+
+    return float(distinct_n(texts, 2).value)
+
+
+def _self_bleu_4(texts: list[str]) -> float:
+    from evalsuite.metrics import self_bleu
+
+    return float(self_bleu(texts, 4).value)
+
+
+DIVERSITY_METRICS = {"distinct_2": _distinct_2, "self_bleu_4": _self_bleu_4}
+
+
+def _bootstrap_p(diff: np.ndarray, n_boot: int, seed: int) -> float:
+    """Two-sided paired-bootstrap p-value for a mean difference of zero (percentile method)."""
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    if np.all(diff == 0):
+        return 1.0
+    tail = min(np.mean(means <= 0), np.mean(means >= 0))
+    return float(min(1.0, 2 * tail))
+
+
+def _compare_diversity(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Comparison]:
+    """Per-prompt within-prompt diversity, paired by prompt id, with a paired bootstrap over prompts."""
+    def by_prompt(run: RunData) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for sample in run.samples:
+            groups.setdefault(str(sample["prompt_id"]), []).append(sample["response"])
+        return {k: v for k, v in groups.items() if len(v) >= 2}
+
+    prompts_a, prompts_b = by_prompt(a), by_prompt(b)
+    shared = sorted(prompts_a.keys() & prompts_b.keys())
+    if not shared:
+        return []
+    comparisons = []
+    for metric, fn in DIVERSITY_METRICS.items():
+        x = np.array([fn(prompts_a[p]) for p in shared])
+        y = np.array([fn(prompts_b[p]) for p in shared])
+        diff = y - x
+        comparisons.append(Comparison(
+            task=a.label, metric=metric, a=float(x.mean()), b=float(y.mean()), delta=float(diff.mean()),
+            ci=_paired_bootstrap(diff, n_boot, seed), p_value=_bootstrap_p(diff, n_boot, seed),
+            test="paired-bootstrap-prompts", n_paired=len(shared),
+            only_in_a=len(prompts_a.keys() - prompts_b.keys()), only_in_b=len(prompts_b.keys() - prompts_a.keys()),
+            details={"mode": "within-prompt, mean over prompts"},
+        ))
+    return comparisons
+
+
 def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Every shared task of ``a`` and ``b`` compared; Holm-corrected significance over all comparisons."""
     from statsmodels.stats.multitest import multipletests
@@ -162,6 +215,11 @@ def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot:
         a, b = runs_a[key], runs_b[key]
         if "overall" in a.record["scores"]:
             comparisons.extend(_compare_accuracy(a, b, n_boot, seed))
+        elif a.samples and "response" in a.samples[0]:
+            found = _compare_diversity(a, b, n_boot, seed)
+            comparisons.extend(found)
+            if not found:
+                unsupported.append(a.label)
         else:
             unsupported.append(a.label)
     if comparisons:
@@ -202,7 +260,8 @@ def failed_rules(result: dict[str, Any], rules: list[tuple[str, str, float]]) ->
     ops = {"<": lambda d, v: d < v, "<=": lambda d, v: d <= v, ">": lambda d, v: d > v, ">=": lambda d, v: d >= v}
     failures = []
     for name, op, value in rules:
-        matches = [c for c in result["comparisons"] if c.name == name or c.name.split("/")[0] + "." + c.metric == name]
+        matches = [c for c in result["comparisons"]
+                   if name in (c.name, c.metric, c.name.split("/")[0] + "." + c.metric)]
         if not matches:
             known = ", ".join(sorted({c.name for c in result["comparisons"]})) or "(none)"
             raise ConfigError(f"--fail-on names {name!r}, which was not compared; compared: {known}")

@@ -106,3 +106,33 @@ def test_html_output_escapes_run_names(tmp_path):
     a = write_run(tmp_path / "<script>alert(1)</script>", base)
     out = subprocess.run([EVALSUITE, "compare", str(a), str(a), "--format", "html"], capture_output=True, text=True, check=True)
     assert "<script>alert(1)" not in out.stdout and "&lt;script&gt;" in out.stdout
+
+
+def write_generation_run(folder: Path, responses: dict[str, list[str]]) -> Path:
+    folder.mkdir(parents=True)
+    record = {"task": {"name": "generate", "version": "1", "params_passed": {}, "params_resolved": {"n": 3}},
+              "scores": {"within": {}, "across": {}}}
+    (folder / "results.json").write_text(json.dumps(record))
+    lines = [json.dumps({"prompt_id": p, "sample_index": i, "prompt": p, "response": r})
+             for p, rs in responses.items() for i, r in enumerate(rs)]
+    (folder / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_diversity_drop_is_flagged_with_a_paired_bootstrap_over_prompts(tmp_path):
+    from evalsuite.metrics import distinct_n
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(200)]
+    varied = {str(p): [" ".join(rng.choice(words, 12)) for _ in range(3)] for p in range(40)}
+    template = {str(p): ["I am happy to help you with that request today"] * 2 + [varied[str(p)][0]] for p in range(40)}
+    a = write_generation_run(tmp_path / "a", varied)
+    b = write_generation_run(tmp_path / "b", template)
+    result = compare(a, b, n_boot=500)
+    d2 = next(c for c in result["comparisons"] if c.metric == "distinct_2")
+    expected = np.mean([distinct_n(template[p], 2).value - distinct_n(varied[p], 2).value for p in varied])
+    assert d2.delta == pytest.approx(expected) and d2.delta < 0 and d2.significant and d2.n_paired == 40
+    sb = next(c for c in result["comparisons"] if c.metric == "self_bleu_4")
+    assert sb.delta > 0 and sb.significant
+    gate = subprocess.run([EVALSUITE, "compare", str(a), str(b), "--fail-on", "distinct_2<-0.02"], capture_output=True, text=True)
+    assert gate.returncode == 1 and "regression: generate.distinct_2" in gate.stderr
