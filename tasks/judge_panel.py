@@ -123,12 +123,13 @@ def _judge_backend(spec: JudgeSpec):
     ))
 
 
-def _ask(backend, spec: JudgeSpec, prompt: str) -> dict[str, Any]:
+def _ask(backend, spec: JudgeSpec, prompt: str, system: str | None = None) -> dict[str, Any]:
     from evalsuite.task import SamplingConfig
 
     sampling = SamplingConfig(n=1, temperature=spec.temperature, top_p=1.0, max_new_tokens=spec.max_tokens, seed=spec.seed)
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     try:
-        body = backend.chat([{"role": "user", "content": prompt}], sampling)
+        body = backend.chat(messages, sampling)
         return {"status": "answered", "raw": body["choices"][0]["message"]["content"] or ""}
     except EvalsuiteError as exc:
         return {"status": "failed", "error": str(exc)}

@@ -52,6 +52,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pair.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
     pair.set_defaults(func=run_pairwise_cmd)
 
+    mt = sub.add_parser("mt-bench", help="MT-Bench single-answer grading (1-10) with the published judge prompts")
+    mt.add_argument("runs", nargs="+", help="generation runs made with -T prompts=mt_bench")
+    mt.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]", help="a judge (repeatable)")
+    mt.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    mt.add_argument("--data-dir", help="data root holding judging/ (default: $EVALSUITE_DATA_DIR)")
+    mt.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
+    mt.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
+    mt.set_defaults(func=run_mt_bench_cmd)
+
     sheet = sub.add_parser("export-sheet", help="blind rating sheet (CSV + self-contained HTML form) for human raters")
     sheet.add_argument("runs", nargs="+", help="generation run directories")
     sheet.add_argument("--rubric", default="default", help="default, default-en, default-zh, or a rubric .yaml file")
@@ -67,6 +76,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     ratings.add_argument("--out", required=True, help="folder for results.json")
     ratings.set_defaults(func=run_import_ratings)
     return p
+
+
+def run_mt_bench_cmd(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from evalsuite.errors import DataError
+    from evalsuite.runner import default_store_path
+    from evalsuite.store import ResultStore
+    from evalsuite.tasks.mt_bench_judge import run_mt_bench, write_mt_bench
+
+    root = args.data_dir or os.environ.get("EVALSUITE_DATA_DIR")
+    if not root:
+        raise DataError("MT-Bench grading reads the published judge prompts from <data>/judging: set EVALSUITE_DATA_DIR or --data-dir")
+    specs = _judge_specs(args)
+    with ResultStore(Path(args.store) if args.store else default_store_path()) as store:
+        result, records = run_mt_bench(args.runs, specs, store, Path(root) / "judging")
+    write_mt_bench(args.out, result, records)
+    c = result.judgments
+    print(f"{c['ok']} ratings, {c['unparseable']} unparseable (excluded), {c['failed']} failed, {c['from_store']} from the store")
+    for label, per_judge in result.scores.items():
+        for judge, s in per_judge.items():
+            mean = "-" if s.mean is None else f"{s.mean:.2f}"
+            print(f"{label:<28} {judge:<14} mean {mean} (n={s.n})")
+    print(f"wrote {Path(args.out) / 'results.json'}")
+    return 0
 
 
 def run_export_sheet(args: argparse.Namespace) -> int:
