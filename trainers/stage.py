@@ -79,9 +79,10 @@ def training_arguments(stage, runtime: Runtime, out_dir: Path) -> dict[str, Any]
     )
 
 
-def _file_info(path: Path, rows: int, used: int, stats: data_mod.FitStats | None = None, synthetic: int = 0) -> ckpt.DataFileInfo:
+def _file_info(path: Path, sha: str, rows: int, used: int, stats: data_mod.FitStats | None = None,
+               synthetic: int = 0) -> ckpt.DataFileInfo:
     return ckpt.DataFileInfo(
-        path=str(path), sha256=sha256_file(path), rows=rows, rows_used=used,
+        path=str(path), sha256=sha, rows=rows, rows_used=used,
         dropped_long_prompt=stats.dropped_long_prompt if stats else 0,
         truncated_prompt=stats.truncated_prompt if stats else 0, synthetic_pairs=synthetic,
     )
@@ -109,7 +110,8 @@ def load_examples(stage, files: list[Path], tokenizer) -> tuple[list[dict], list
                 f"{path}: no usable rows: all {len(rows)} prompts exceed max_prompt_length={stage.max_prompt_length} "
                 "tokens; raise max_prompt_length/max_length or set long_prompts: truncate"
             )
-        infos.append(_file_info(path, len(rows), len(kept), stats, sum(bool(e.get("synthetic_pair")) for e in kept)))
+        synthetic = sum(bool(e.get("synthetic_pair")) for e in kept)
+        infos.append(_file_info(path, sha256_file(path), len(rows), len(kept), stats, synthetic))
         examples.extend(kept)
     if stage.max_rows is not None and len(examples) > stage.max_rows:
         examples = examples[: stage.max_rows]
@@ -175,11 +177,13 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
         files = [recipe.resolve_data(p) for p in stage.data]
         parent = resolve_parent(stage.parent, stage_outputs)
         parent_hash = ckpt.weights_sha256(parent) if Path(parent).is_dir() else None
-        hashed = files
+        tok_files, hashed = [], files
     for path in hashed:
         if not path.is_file():
             raise DataError(f"data file not found: {path} (stage {name!r}; relative paths resolve against data_dir / EVALSUITE_DATA_DIR)")
-    data_hashes = {str(p): sha256_file(p) for p in hashed}
+    # Contents, not locations: moving the data or the checkpoints does not force retraining.
+    hash_of = {p: sha256_file(p) for p in hashed}
+    data_hashes = {"data": [hash_of[p] for p in files], "tokenizer": [hash_of[p] for p in tok_files]}
     digest = config_hash({
         "method": stage.method, "config": config, "seed": runtime.seed, "device": resolve_device(runtime),
         "precision": runtime.precision, "parent": parent_hash or _hub_ref(parent, recipe, stage), "data": data_hashes,
@@ -194,7 +198,7 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
         per_file = {p: data_mod.read_texts(p) for p in hashed}
         texts = [t for p in files for t in per_file[p]]
         tok_texts = [t for p in tok_files for t in per_file[p]]
-        infos = [_file_info(p, len(per_file[p]), len(per_file[p])) for p in hashed]
+        infos = [_file_info(p, hash_of[p], len(per_file[p]), len(per_file[p])) for p in hashed]
     else:
         source = recipe.stages.get(stage.parent)
         source = source if isinstance(source, LoadStage) else None

@@ -85,6 +85,22 @@ def test_rerun_skips_finished_stages_and_same_config_reproduces_weights(data_dir
     assert ckpt.weights_sha256(fresh["sft"]) == ckpt.weights_sha256(trained["sft"])
 
 
+def test_moving_the_data_does_not_force_retraining_but_changing_it_does(data_dir, trained, tmp_path):
+    import shutil
+
+    moved, checkpoints = tmp_path / "moved", tmp_path / "ckpt"
+    shutil.copytree(data_dir, moved)
+    shutil.copytree(Path(trained["base"]).parent, checkpoints)
+    seen = []
+    run_pipeline(base_recipe(moved), checkpoints, on_stage=seen.append)
+    assert [r.skipped for r in seen] == [True, True]
+    with open(moved / "sft.json", "a") as handle:
+        handle.write("\n")
+    seen = []
+    run_pipeline(base_recipe(moved), checkpoints, on_stage=seen.append)
+    assert [r.skipped for r in seen] == [True, False]
+
+
 PREFERENCE = {
     "dpo": ({"beta": 0.5}, "rewards/accuracies"),
     "simpo": ({"beta": 2.0, "gamma": 0.5}, "rewards/accuracies"),
