@@ -107,7 +107,7 @@ def run(args) -> int:
     import evalsuite.tasks  # noqa: F401
     from evalsuite.backends import load_backend
     from evalsuite.cli.display import ProgressBar, print_scores
-    from evalsuite.cli.judge_cmd import _judge_specs
+    from evalsuite.cli.judge_cmd import judge_specs
     from evalsuite.registry import get_task
     from evalsuite.reports.html import build_report
     from evalsuite.runner import evaluate
@@ -165,7 +165,7 @@ def run(args) -> int:
                   flush=True)
 
         if args.judge:
-            judge(_judge_specs(argparse_namespace(judge=args.judge)))
+            judge(judge_specs(args.judge, None))
         else:
             with _LocalJudgeServer(Path(checkpoints[baseline])) as server:
                 judge([JudgeSpec(name=f"{baseline}-seed{s}", base_url=server.url, model="local-judge", seed=s,
@@ -175,9 +175,3 @@ def run(args) -> int:
     report = build_report(runs, args.report, baseline=baseline, checkpoints_dir=work / "ckpt", title="evalsuite demo")
     print(f"report: {report.resolve()}  ({time.perf_counter() - started:.0f}s in all)")
     return 0
-
-
-def argparse_namespace(**fields):
-    import argparse
-
-    return argparse.Namespace(judges=None, **fields)

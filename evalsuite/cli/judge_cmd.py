@@ -90,7 +90,7 @@ def run_mt_bench_cmd(args: argparse.Namespace) -> int:
     root = args.data_dir or os.environ.get("EVALSUITE_DATA_DIR")
     if not root:
         raise DataError("MT-Bench grading reads the published judge prompts from <data>/judging: set EVALSUITE_DATA_DIR or --data-dir")
-    specs = _judge_specs(args)
+    specs = judge_specs(args.judge, args.judges)
     with ResultStore(Path(args.store) if args.store else default_store_path()) as store:
         result, records = run_mt_bench(args.runs, specs, store, Path(root) / "judging")
     write_mt_bench(args.out, result, records)
@@ -139,7 +139,7 @@ def run_pairwise_cmd(args: argparse.Namespace) -> int:
     from evalsuite.store import ResultStore
     from evalsuite.tasks.judge_pairwise import run_pairwise, write_pairwise
 
-    specs = _judge_specs(args)
+    specs = judge_specs(args.judge, args.judges)
     with ResultStore(Path(args.store) if args.store else default_store_path()) as store:
         result, records = run_pairwise(args.runs, specs, store, seed=args.seed)
     write_pairwise(args.out, result, records)
@@ -155,18 +155,19 @@ def run_pairwise_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _judge_specs(args) -> list:
+def judge_specs(judge: list[str], judges_file: str | None) -> list:
+    """Judges from ``--judge URL,MODEL[,NAME[,SEED]]`` options and/or a ``--judges`` YAML file."""
     from evalsuite.config import load_yaml, validate
     from evalsuite.errors import ConfigError
     from evalsuite.tasks.judge_panel import JudgeSpec
 
     specs = []
-    if args.judges:
-        data = load_yaml(args.judges)
+    if judges_file:
+        data = load_yaml(judges_file)
         if not isinstance(data.get("judges"), list):
-            raise ConfigError(f"{args.judges}: expected a list under `judges:`")
-        specs += [validate(JudgeSpec, j, f"judge {i} in {args.judges}") for i, j in enumerate(data["judges"])]
-    for i, text in enumerate(args.judge):
+            raise ConfigError(f"{judges_file}: expected a list under `judges:`")
+        specs += [validate(JudgeSpec, j, f"judge {i} in {judges_file}") for i, j in enumerate(data["judges"])]
+    for i, text in enumerate(judge):
         parts = [p.strip() for p in text.split(",")]
         if len(parts) < 2:
             raise ConfigError(f"--judge expects URL,MODEL[,NAME[,SEED]], got {text!r}")
@@ -190,7 +191,7 @@ def run_panel_cmd(args: argparse.Namespace) -> int:
     from evalsuite.tasks.judge_panel import load_items, run_panel, write_panel
     from evalsuite.tasks.rubric import load_rubric
 
-    specs = _judge_specs(args)
+    specs = judge_specs(args.judge, args.judges)
     rubric = load_rubric(args.rubric)
     items = load_items(args.runs, args.samples_per_prompt)
     with ResultStore(Path(args.store) if args.store else default_store_path()) as store:
