@@ -30,7 +30,7 @@ class DataFileInfo(BaseModel):
     path: str
     sha256: str
     rows: int
-    rows_used: int
+    rows_used: int = Field(description="Rows trained on: after prompt-length filtering and max_rows.")
     dropped_long_prompt: int = 0
     truncated_prompt: int = 0
     synthetic_pairs: int = 0

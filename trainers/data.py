@@ -158,17 +158,17 @@ def _response(path: Path, index: int, row: dict, name: str) -> list[dict[str, st
 def preference_examples(path: Path, rows: list[dict], pairs_from_single: str = "off") -> list[dict[str, Any]]:
     """``{prompt, chosen, rejected}`` examples from prompt/chosen/rejected or conversations/chosen/rejected rows.
 
-    With ``pairs_from_single="truncate"``, a row with a single response (SFT formats) becomes a pair whose
-    rejected side is that response cut to half its characters; such rows carry ``synthetic_pair=True``.
+    With ``pairs_from_single`` set, a row with a single response (SFT formats) becomes a pair with
+    ``synthetic_pair=True``: "truncate" makes its rejected side the response cut to half its characters;
+    "sample" leaves ``rejected`` as None for the caller to fill with a reply of the parent model.
     """
     examples = []
     for index, row in enumerate(rows):
-        if "chosen" not in row and "rejected" not in row and pairs_from_single == "truncate":
+        if "chosen" not in row and "rejected" not in row and pairs_from_single in ("truncate", "sample"):
             sft = sft_examples(path, [row])[0]
             reply = sft["completion"][0]["content"]
-            cut = reply[: max(1, len(reply) // 2)]
-            examples.append({"prompt": sft["prompt"], "chosen": sft["completion"],
-                             "rejected": [{"role": "assistant", "content": cut}], "synthetic_pair": True})
+            rejected = [{"role": "assistant", "content": reply[: max(1, len(reply) // 2)]}] if pairs_from_single == "truncate" else None
+            examples.append({"prompt": sft["prompt"], "chosen": sft["completion"], "rejected": rejected, "synthetic_pair": True})
             continue
         if "prompt" in row:
             prompt = row["prompt"]

@@ -53,3 +53,36 @@ def train(stage, model, tokenizer, examples: list[dict], args_kwargs: dict, call
 
 def _is_peft(model) -> bool:
     return hasattr(model, "peft_config")
+
+
+def sample_rejected(model, tokenizer, examples: list[dict], seed: int, max_new_tokens: int) -> int:
+    """Fill ``rejected`` of examples that lack one with a sampled reply of ``model`` (the parent); returns how many.
+
+    A sample identical to the chosen reply is resampled up to three times, then kept as the truncated chosen
+    reply, so no pair compares a response with itself.
+    """
+    import torch
+
+    missing = [e for e in examples if e.get("rejected") is None]
+    generator_seed = seed
+    model.eval()
+    for example in missing:
+        inputs = tokenizer.apply_chat_template(example["prompt"], add_generation_prompt=True, return_dict=True,
+                                               return_tensors="pt")
+        chosen = example["chosen"][0]["content"]
+        text = ""
+        for _ in range(3):
+            torch.manual_seed(generator_seed)
+            generator_seed += 1
+            with torch.no_grad():
+                out = model.generate(**inputs, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                                     max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+            text = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+            if text and text != chosen.strip():
+                break
+        else:
+            text = chosen[: max(1, len(chosen) // 2)]
+        example["rejected"] = [{"role": "assistant", "content": text}]
+    model.train()
+    return len(missing)
+

@@ -147,9 +147,10 @@ class SFTStage(FinetuneSettings):
 class PreferenceSettings(FinetuneSettings):
     beta: float = Field(0.1, gt=0, description="Inverse temperature of the preference loss.")
     learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
-    pairs_from_single: Literal["off", "truncate"] = Field(
+    pairs_from_single: Literal["off", "truncate", "sample"] = Field(
         "off",
-        description="Build pairs from rows with one response (SimPO seed idea): rejected = the response truncated to half. Labelled in the data; off by default.",
+        description="Build pairs from rows with one response (SimPO seed idea): rejected = the response cut to half "
+        "(truncate) or a sampled reply of the parent model (sample). Counted as synthetic_pairs in the manifest; off by default.",
     )
 
 

@@ -110,11 +110,11 @@ def load_examples(stage, files: list[Path], tokenizer) -> tuple[list[dict], list
                 f"{path}: no usable rows: all {len(rows)} prompts exceed max_prompt_length={stage.max_prompt_length} "
                 "tokens; raise max_prompt_length/max_length or set long_prompts: truncate"
             )
+        room = len(kept) if stage.max_rows is None else max(0, stage.max_rows - len(examples))
+        kept = kept[:room]  # max_rows counts across files, in file order
         synthetic = sum(bool(e.get("synthetic_pair")) for e in kept)
         infos.append(_file_info(path, sha256_file(path), len(rows), len(kept), stats, synthetic))
         examples.extend(kept)
-    if stage.max_rows is not None and len(examples) > stage.max_rows:
-        examples = examples[: stage.max_rows]
     if isinstance(stage, KTOStage) and len({e["label"] for e in examples}) < 2:
         raise DataError("kto needs both desirable (label true) and undesirable (label false) rows")
     return examples, infos
@@ -204,6 +204,12 @@ def run_stage(name: str, stage, runtime: Runtime, out_dir: str | Path, *, recipe
         source = source if isinstance(source, LoadStage) else None
         model, tokenizer, notes, _dtype = _load_parent(parent, runtime, source)
         examples, infos = load_examples(stage, files, tokenizer)
+        if getattr(stage, "pairs_from_single", "off") == "sample":
+            from evalsuite.trainers.preference import sample_rejected
+
+            sampled = sample_rejected(model, tokenizer, examples, runtime.seed,
+                                      max_new_tokens=stage.max_length - stage.max_prompt_length)
+            notes.append(f"{sampled} rejected replies sampled from the parent model (pairs_from_single: sample)")
         if stage.lora is not None:
             from evalsuite.trainers import lora
 

@@ -156,3 +156,14 @@ def test_an_existing_checkpoint_can_be_the_base(data_dir, trained, tmp_path):
     manifest = ckpt.read_manifest(paths["sft2"])
     assert manifest.parent.path == trained["sft"]
     assert manifest.parent.weights_sha256 == ckpt.weights_sha256(trained["sft"])
+
+
+def test_pairs_sampled_from_the_parent_are_labelled(data_dir, trained, tmp_path):
+    recipe = {"data_dir": str(data_dir), "stages": {"dpo": {
+        "method": "dpo", "parent": trained["sft"], "data": ["sft.json"], **FAST, "max_steps": 2,
+        "max_rows": 6, "pairs_from_single": "sample"}}}
+    out = run_pipeline(recipe, tmp_path)["dpo"]
+    manifest = ckpt.read_manifest(out)
+    assert manifest.data[0].synthetic_pairs == manifest.data[0].rows_used == 6
+    assert any("sampled from the parent" in note for note in manifest.notes)
+    assert _changed(trained["sft"], out)
