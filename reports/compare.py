@@ -173,7 +173,8 @@ def _bootstrap_p(diff: np.ndarray, n_boot: int, seed: int) -> float:
     if np.all(diff == 0):
         return 1.0
     tail = min(np.mean(means <= 0), np.mean(means >= 0))
-    return float(min(1.0, 2 * tail))
+    # A bootstrap cannot resolve p below 1/n_boot; never report 0.
+    return float(min(1.0, max(2 * tail, 1.0 / n_boot)))
 
 
 def _compare_diversity(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Comparison]:
@@ -320,6 +321,15 @@ def to_html(result: dict[str, Any]) -> str:
     )
 
 
+def terminal_console():
+    """A rich console; when output is not a terminal (pipes, CI logs), wide enough not to truncate."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -329,7 +339,7 @@ def print_table(result: dict[str, Any]) -> None:
         table.add_column(h, justify="left" if h == "comparison" else "right")
     for row in _rows(result):
         table.add_row(*row, style="bold" if row[7] == "yes" else None)
-    console = Console()
+    console = terminal_console()
     console.print(table)
     for side in ("only_in_a", "only_in_b", "not_compared"):
         if result[side]:

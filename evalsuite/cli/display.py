@@ -5,6 +5,15 @@ from __future__ import annotations
 import math
 
 
+def console():
+    """A rich console; when output is not a terminal (pipes, CI logs), wide enough not to truncate."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 class ProgressBar:
     def __init__(self, label: str, total: int, disabled: bool = False):
         self.label, self.total, self.disabled = label, total, disabled
@@ -62,7 +71,7 @@ def print_diversity(record) -> None:
             ci = entry["ci"]
             cells.append(f"{entry['value']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and ci[0] is not None else ""))
         table.add_row(name, *cells)
-    Console().print(table)
+    console().print(table)
     t = record.timings
     print(f"{t.items_total} prompts: {t.items_computed} generated, {t.items_from_store} from the store; "
           f"{t.compute_seconds:.1f}s compute. {record.computation}")
@@ -85,7 +94,7 @@ def print_accuracy(record) -> None:
         table.add_row("category", name, _fmt(entry["acc"], entry["stderr"]), str(entry["n"]))
     for name, entry in scores["subjects"].items():
         table.add_row("subject", name, _fmt(entry["acc"], entry["stderr"]), str(entry["n"]))
-    Console().print(table)
+    console().print(table)
     t = record.timings
     print(
         f"{t.items_total} questions: {t.items_computed} computed, {t.items_from_store} from the store; "

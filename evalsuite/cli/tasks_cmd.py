@@ -12,7 +12,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     import evalsuite.tasks  # noqa: F401  (registers the built-in tasks)
-    from rich.console import Console
+    from evalsuite.cli.display import console
     from rich.table import Table
 
     from evalsuite.registry import get_task, task_names
@@ -32,5 +32,5 @@ def run(args) -> int:
         if spec is not None:
             extra = f"\n{len(spec.subjects)} subjects; prompts: {', '.join(spec.prompts)}"
         table.add_row(cls.name, cls.version, cls.description + extra, "\n".join(params))
-    Console().print(table)
+    console().print(table)
     return 0
