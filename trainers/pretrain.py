@@ -8,7 +8,6 @@ at no parameter cost, so long few-shot prompts fit.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from evalsuite.trainers.recipe import PretrainStage
