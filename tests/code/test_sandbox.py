@@ -161,7 +161,9 @@ def test_cannot_delete_files_outside_its_directory(where, tmp_path):
         # Without root there is no uid barrier (the program is the evaluator's own user): only the guard.
         r = run_program(code, HOSTILE if IS_ROOT else HOSTILE.model_copy(update={"guard": True}))
         assert sentinel.read_text() == "keep me"
-        if where == "repo" and IS_ROOT:
+        # A checkout under /tmp (as in some CI clones) is hidden behind the private tmpfs too.
+        hidden = str(REPO).startswith(("/tmp/", "/var/tmp/", "/dev/shm/", "/run/lock/"))
+        if where == "repo" and IS_ROOT and not hidden:
             assert r.status == "failed" and "sentinel survived" in r.message
         else:  # hidden (private /tmp) or protected: either way it is not "deleted"
             assert r.status in ("passed", "failed")

@@ -49,7 +49,7 @@ def test_quick_demo_runs_end_to_end(data_dir, tmp_path):
 
 def test_demo_without_data_says_how_to_get_it(tmp_path):
     result = subprocess.run(
-        [EVALSUITE, "demo", "--out", str(tmp_path / "demo")],
+        [EVALSUITE, "demo", "--work", str(tmp_path / "demo"), "--report", str(tmp_path / "demo" / "r.html")],
         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == 2
