@@ -33,32 +33,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     panel = sub.add_parser("panel", help="rubric judging of generation runs by a panel of model judges (blind)")
     panel.add_argument("runs", nargs="+", help="generation run directories (samples.jsonl)")
-    panel.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]",
-                       help="an OpenAI-compatible judge (repeat for a panel); e.g. http://127.0.0.1:8001/v1,tiny,j1")
-    panel.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    _judge_options(panel)
     panel.add_argument("--rubric", default="default", help="default, default-en, default-zh, or a rubric .yaml file")
     panel.add_argument("--samples-per-prompt", type=int, default=1, help="answers judged per prompt and run")
     panel.add_argument("--seed", type=int, default=0, help="seed of the shuffled judging order and the bootstrap")
-    panel.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
-    panel.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
     panel.set_defaults(func=run_panel_cmd)
 
     pair = sub.add_parser("pairwise", help="A/B judging of two or more generation runs, both orders, by model judges")
     pair.add_argument("runs", nargs="+", help="generation run directories; the first is the baseline")
-    pair.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]", help="a judge (repeatable)")
-    pair.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    _judge_options(pair)
     pair.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    pair.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
-    pair.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
     pair.set_defaults(func=run_pairwise_cmd)
 
     mt = sub.add_parser("mt-bench", help="MT-Bench single-answer grading (1-10) with the published judge prompts")
     mt.add_argument("runs", nargs="+", help="generation runs made with -T prompts=mt_bench")
-    mt.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]", help="a judge (repeatable)")
-    mt.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    _judge_options(mt)
     mt.add_argument("--data-dir", help="data root holding judging/ (default: $EVALSUITE_DATA_DIR)")
-    mt.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
-    mt.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
     mt.set_defaults(func=run_mt_bench_cmd)
 
     sheet = sub.add_parser("export-sheet", help="blind rating sheet (CSV + self-contained HTML form) for human raters")
@@ -153,6 +143,15 @@ def run_pairwise_cmd(args: argparse.Namespace) -> int:
               f"{f'{s.wins}/{s.ties}/{s.losses}':>11} {_pct(s.order_inconsistent_share):>18}%")
     print(f"wrote {Path(args.out) / 'results.json'} and judgments.jsonl")
     return 0
+
+
+def _judge_options(parser: argparse.ArgumentParser) -> None:
+    """The options every model-judging subcommand takes: judges, the store, the output folder."""
+    parser.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]",
+                        help="an OpenAI-compatible judge (repeatable); e.g. http://127.0.0.1:8001/v1,tiny,j1")
+    parser.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    parser.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
+    parser.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
 
 
 def judge_specs(judge: list[str], judges_file: str | None) -> list:
