@@ -69,5 +69,21 @@ def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Records of a JSON-lines file (blank lines skipped); a bad line is an error naming file and line."""
+    from evalsuite.errors import DataError
+
+    path = Path(path)
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+    return records
+
+
 def load_run(folder: str | Path) -> RunResult:
     return RunResult.model_validate_json(Path(folder, "results.json").read_text(encoding="utf-8"))

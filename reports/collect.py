@@ -17,8 +17,16 @@ from typing import Any
 import pandas as pd
 
 from evalsuite.errors import DataError
+from evalsuite.results import read_jsonl
 
 JUDGING = "_judging"
+
+
+def task_label(record: dict[str, Any]) -> str:
+    """How a run is named in tables and comparisons: the task, and its shots when it has them."""
+    task = record["task"]
+    shots = task["params_resolved"].get("shots")
+    return task["name"] + (f"/{shots}-shot" if shots is not None else "")
 
 
 @dataclass
@@ -30,9 +38,7 @@ class Run:
 
     @property
     def task_label(self) -> str:
-        task = self.record["task"]
-        shots = task["params_resolved"].get("shots")
-        return task["name"] + (f"/{shots}-shot" if shots is not None else "")
+        return task_label(self.record)
 
     @property
     def kind(self) -> str:
@@ -42,7 +48,7 @@ class Run:
         path = self.folder / "samples.jsonl"
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_jsonl(path)
 
 
 def load_tree(root: str | Path) -> tuple[list[Run], dict[str, dict[str, Any]]]:

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from evalsuite.errors import ConfigError, DataError
+from evalsuite.reports.collect import task_label
+from evalsuite.results import read_jsonl
 
 
 @dataclass
@@ -37,9 +39,7 @@ class RunData:
 
     @property
     def label(self) -> str:
-        task = self.record["task"]
-        shots = task["params_resolved"].get("shots")
-        return task["name"] + (f"/{shots}-shot" if shots is not None else "")
+        return task_label(self.record)
 
 
 @dataclass
@@ -86,13 +86,7 @@ def load_runs(path: str | Path) -> list[RunData]:
         samples_path = run / "samples.jsonl"
         if not samples_path.is_file():
             raise DataError(f"{run}: samples.jsonl is missing; paired tests need the per-item records")
-        samples = []
-        for number, line in enumerate(samples_path.read_text(encoding="utf-8").splitlines(), start=1):
-            try:
-                samples.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{samples_path}: line {number}: not valid JSON ({exc.msg})") from None
-        runs.append(RunData(run, record, samples))
+        runs.append(RunData(run, record, read_jsonl(samples_path)))
     return runs
 
 
@@ -321,26 +315,18 @@ def to_html(result: dict[str, Any]) -> str:
     )
 
 
-def terminal_console():
-    """A rich console; when output is not a terminal (pipes, CI logs), wide enough not to truncate."""
-    import sys
-
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
 def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from evalsuite.terminal import console
 
     table = Table(title=f"{result['b']} vs {result['a']}  (Holm-corrected, alpha {result['alpha']})")
     for h in HEADER:
         table.add_column(h, justify="left" if h == "comparison" else "right")
     for row in _rows(result):
         table.add_row(*row, style="bold" if row[7] == "yes" else None)
-    console = terminal_console()
-    console.print(table)
+    out = console()
+    out.print(table)
     for side in ("only_in_a", "only_in_b", "not_compared"):
         if result[side]:
-            console.print(f"{side.replace('_', ' ')}: {', '.join(result[side])}")
+            out.print(f"{side.replace('_', ' ')}: {', '.join(result[side])}")

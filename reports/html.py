@@ -10,7 +10,6 @@ Markdown.
 from __future__ import annotations
 
 import base64
-import json
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pandas as pd
 
 from evalsuite.reports import plots
 from evalsuite.reports.collect import JUDGING, Run, load_tree, subject_frame, summary_frame, wide_table
-from evalsuite.results import atomic_write_text
+from evalsuite.results import atomic_write_text, read_jsonl
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
@@ -159,7 +158,7 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
     panel_records: list[dict[str, Any]] = []
     if panel:
         path = root / JUDGING / "panel" / "judgments.jsonl"
-        panel_records = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+        panel_records = read_jsonl(path) if path.is_file() else []
         sections.append("<h2>Judge panel</h2>")
         rows = {label: {d: ("n/a" if v["mean"] is None else f"{v['mean']:.2f}" + (f" [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]" if v.get("ci") else ""))
                         for d, v in dims.items()} for label, dims in panel["scores"].items()}

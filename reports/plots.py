@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from evalsuite.results import read_jsonl
 
 
 def _plt():
@@ -107,8 +108,7 @@ def training_curves(logs: dict[str, Path], keys: tuple[str, ...] = ("loss", "rew
     plt = _plt()
     series: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
     for checkpoint, path in logs.items():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
+        for row in read_jsonl(path):
             step = row.get("step")
             for key in keys:
                 if step is not None and isinstance(row.get(key), (int, float)):

@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.registry import register_task
+from evalsuite.results import read_jsonl
 from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig, Task
 
 BUILTIN_PROMPT_SETS = {
@@ -51,19 +52,10 @@ class Prompt(StrictModel):
 
 
 def _read_records(path: Path) -> list[dict]:
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        records = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-        return records
+        return read_jsonl(path)
     try:
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, list):

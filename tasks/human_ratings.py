@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from evalsuite.errors import DataError
-from evalsuite.results import atomic_write_text
+from evalsuite.results import atomic_write_text, read_jsonl
 from evalsuite.tasks.judge_panel import Item
 from evalsuite.tasks.rubric import Rubric
 
@@ -186,8 +186,7 @@ def import_ratings(sheet_dir: str | Path, rating_files: list[str | Path], panel_
     judges: dict[str, dict[str, dict[str, Any]]] = {}
     if panel_dir is not None:
         ref_to_id = {v["ref"]: k for k, v in key["items"].items()}
-        for line in Path(panel_dir, "judgments.jsonl").read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
+        for record in read_jsonl(Path(panel_dir, "judgments.jsonl")):
             if record.get("status") == "ok" and record["item"] in ref_to_id:
                 judges.setdefault(record["judge"], {})[ref_to_id[record["item"]]] = record["scores"]
         judge_agreement: dict[str, dict[str, dict[str, Any]]] = {}

@@ -14,7 +14,6 @@ finished run writes ``samples.jsonl`` and ``results.json`` atomically and drops 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator

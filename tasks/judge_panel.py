@@ -12,7 +12,6 @@ rerun tries it again, and the rest of the run is kept.
 
 from __future__ import annotations
 
-import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ from pydantic import BaseModel, Field
 from evalsuite.config import StrictModel
 from evalsuite.errors import DataError, EvalsuiteError
 from evalsuite.provenance import GitState, git_state, package_versions
-from evalsuite.results import atomic_write_text, write_jsonl
+from evalsuite.results import atomic_write_text, read_jsonl, write_jsonl
 from evalsuite.store import ResultStore, request_hash, run_key
 from evalsuite.tasks.rubric import Rubric
 
@@ -71,14 +70,10 @@ def load_items(run_dirs: list[str | Path], samples_per_prompt: int = 1) -> list[
         path = run / "samples.jsonl"
         if not path.is_file():
             raise DataError(f"{run}: no samples.jsonl; pass run directories written by `evalsuite run --task generate`")
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+        for number, record in enumerate(read_jsonl(path)):
             missing = [f for f in ("prompt_id", "sample_index", "prompt", "response") if f not in record]
             if missing:
-                raise DataError(f"{path}: line {number}: missing field(s) {', '.join(missing)}")
+                raise DataError(f"{path}: record {number}: missing field(s) {', '.join(missing)}")
             if record["sample_index"] < samples_per_prompt:
                 items.append(Item(label=label, prompt_id=str(record["prompt_id"]), sample_index=record["sample_index"],
                                   question=record["prompt"], answer=record["response"]))

@@ -9,7 +9,6 @@ turns only: a generation run samples answers to the first turn.
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from pydantic import BaseModel
 
 from evalsuite.errors import DataError
 from evalsuite.provenance import GitState, git_state, package_versions, sha256_file
-from evalsuite.results import atomic_write_text, write_jsonl
+from evalsuite.results import atomic_write_text, read_jsonl, write_jsonl
 from evalsuite.store import ResultStore, request_hash, run_key
 from evalsuite.tasks.judge_panel import JudgeSpec, _ask, _judge_backend, load_items
 
@@ -29,7 +28,7 @@ REFERENCE_CATEGORIES = ("math", "reasoning", "coding")
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"{path} not found; the MT-Bench judging files live in <EVALSUITE_DATA_DIR>/judging")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 class MTBenchScores(BaseModel):

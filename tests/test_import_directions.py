@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {
     "metrics": {"evalsuite.metrics", "evalsuite.errors"},
     "trainers": {"evalsuite.trainers", "evalsuite.config", "evalsuite.errors", "evalsuite.provenance", "evalsuite.metrics"},
-    "reports": {"evalsuite.reports", "evalsuite.errors", "evalsuite.results", "evalsuite.metrics"},
+    "reports": {"evalsuite.reports", "evalsuite.errors", "evalsuite.results", "evalsuite.metrics", "evalsuite.terminal"},
     "tasks": {"evalsuite.tasks", "evalsuite.metrics", "evalsuite.errors", "evalsuite.config", "evalsuite.registry",
               "evalsuite.task", "evalsuite.provenance", "evalsuite.results", "evalsuite.store", "evalsuite.backends",
               "evalsuite.sandbox"},

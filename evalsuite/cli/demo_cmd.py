@@ -106,7 +106,7 @@ class _LocalJudgeServer:
 def run(args) -> int:
     import evalsuite.tasks  # noqa: F401
     from evalsuite.backends import load_backend
-    from evalsuite.cli.display import ProgressBar, print_scores
+    from evalsuite.cli.display import ProgressBar
     from evalsuite.cli.judge_cmd import judge_specs
     from evalsuite.registry import get_task
     from evalsuite.reports.html import build_report

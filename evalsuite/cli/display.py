@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import math
 
-
-def console():
-    """A rich console; when output is not a terminal (pipes, CI logs), wide enough not to truncate."""
-    import sys
-
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=200)
+from evalsuite.terminal import console
 
 
 class ProgressBar:
@@ -51,7 +44,6 @@ def print_scores(record) -> None:
 
 
 def print_diversity(record) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     scores = record.scores
@@ -78,7 +70,6 @@ def print_diversity(record) -> None:
 
 
 def print_accuracy(record) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     scores = record.scores

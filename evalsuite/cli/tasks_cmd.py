@@ -12,7 +12,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     import evalsuite.tasks  # noqa: F401  (registers the built-in tasks)
-    from evalsuite.cli.display import console
+    from evalsuite.terminal import console
     from rich.table import Table
 
     from evalsuite.registry import get_task, task_names
