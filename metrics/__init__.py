@@ -2,9 +2,9 @@
 
 Pure functions over a list of strings (or of token lists) returning a
 :class:`MetricResult` with ``.value``, ``.ci`` (when ``ci=True``) and a
-``.signature`` naming every option that changes the number. Only numpy and the
-standard library are imported here; the embedding metrics import
-sentence-transformers when they are called.
+``.signature`` naming every option that changes the number. Only numpy, pandas
+(its hash table numbers tokens, in ``auto_ids``) and the standard library are
+used; the embedding metrics import sentence-transformers when they are called.
 """
 
 from evalsuite.metrics.compression import compression_ratio, length_stats

@@ -55,12 +55,13 @@ def unique_per_group(enc: Encoded, n: int, gidx: np.ndarray, n_groups: int) -> n
     return np.bincount(pair % n_groups, minlength=n_groups)
 
 
-def _unique_weighted(grams: np.ndarray, docs: np.ndarray, w: np.ndarray) -> int:
-    if len(grams) == 0:
-        return 0
+def _unique_weighted(enc: Encoded, n: int, w: np.ndarray) -> int:
+    g = enc.grams(n)
     if (w > 0).all():
-        return int(grams.max()) + 1  # gram ids are dense (see Encoded.grams)
-    present = np.bincount(grams, weights=w[docs]) > 0
+        return g.n_distinct  # every document counts: all distinct n-grams
+    if len(g.starts) == 0:
+        return 0
+    present = np.bincount(g.gram, weights=w[g.doc], minlength=g.n_distinct) > 0
     return int(present.sum())
 
 
@@ -89,14 +90,13 @@ def distinct_n(
     if level not in LEVELS:
         raise ConfigError(f"level must be one of {LEVELS}, got {level!r}")
     enc = as_encoded(texts, tokenizer, lowercase)
-    grams, docs = enc.ngrams(n)
     totals = ngram_totals(enc, n)
 
     if level == "corpus":
 
         def pooled(w):
             total = float(np.dot(w, totals))
-            return _unique_weighted(grams, docs, w) / total if total else 0.0
+            return _unique_weighted(enc, n, w) / total if total else 0.0
 
         def per_group(gidx, n_groups):
             uniq = unique_per_group(enc, n, gidx, n_groups)
@@ -153,12 +153,11 @@ def ead(
     if vocab_size is not None and (not isinstance(vocab_size, int) or vocab_size < 1):
         raise ConfigError(f"vocab_size must be a positive integer, got {vocab_size!r}")
     v = vocab_size if vocab_size is not None else enc.vocab_size
-    grams, docs = enc.ngrams(n)
     totals = ngram_totals(enc, n)
 
     def pooled(w):
         total = float(np.dot(w, totals))
-        return _unique_weighted(grams, docs, w) / float(expected_unique(v, total)) if total else 0.0
+        return _unique_weighted(enc, n, w) / float(expected_unique(v, total)) if total else 0.0
 
     def per_group(gidx, n_groups):
         uniq = unique_per_group(enc, n, gidx, n_groups)

@@ -83,14 +83,14 @@ def ngram_entropy(
         raise ConfigError(f"n must be a positive integer, got {n!r}")
     scale = _log_base(base)
     enc = as_encoded(texts, tokenizer, lowercase)
-    grams, docs = enc.ngrams(n)
 
     def pooled(w):
-        if len(grams) == 0:
+        g = enc.grams(n)
+        if len(g.starts) == 0:
             return 0.0
         if (w == 1).all():
-            return _entropy_from_counts(np.bincount(grams)) / scale
-        return _entropy_from_counts(np.bincount(grams, weights=w[docs])) / scale
+            return _entropy_from_counts(g.counts()) / scale
+        return _entropy_from_counts(np.bincount(g.gram, weights=w[g.doc])) / scale
 
     def per_group(gidx, n_groups):
         return group_entropy(enc, n, gidx, n_groups) / scale
@@ -99,7 +99,7 @@ def ngram_entropy(
         "entropy",
         {"n": n, "base": base, "tok": enc.tokenizer, "case": "lc" if lowercase else "mixed"},
         n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=pooled, per_group=per_group, details={"n_ngrams": int(len(grams))},
+        pooled=pooled, per_group=per_group, details={"n_ngrams": int(len(enc.grams(n).starts))},
     )
 
 

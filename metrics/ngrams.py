@@ -1,13 +1,15 @@
 """Token ids and n-gram ids for many documents at once, with numpy.
 
 Every n-gram metric here works on integer ids instead of tuples of strings:
-tokens are mapped to ids once (a dict), and the n-gram starting at each
-position gets a collision-free dense id built order by order: the key
+tokens are mapped to ids once (``auto_ids`` for the ``auto`` tokenizer, a
+dict otherwise), and the n-gram starting at each position gets a
+collision-free dense id built order by order: the key
 ``id_{n-1} * V + next_token`` (below T * V, so it always fits in int64) is
-sorted once and its runs numbered. Per-document counts come from the same
-sort when the key also carries the document. Counting then is sorting and
+stably sorted once and its runs numbered. Occurrences are in document order,
+so the same sort also groups each n-gram's occurrences by document: the
+per-document counts need no second sort. Counting then is sorting and
 ``bincount`` instead of Python ``Counter`` objects, which is where the speed
-comes from; nothing is hashed, so there are no collisions.
+comes from; n-gram keys are never hashed, so there are no collisions.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalsuite.errors import DataError
+from evalsuite.metrics.auto_ids import auto_token_ids
 from evalsuite.metrics.tokenize import SEP, check_strings, check_tokenizer, flat_tokens, is_pretokenized, tokenize
 
-_INT64_MAX = np.iinfo(np.int64).max
 
 
 @dataclass
@@ -65,7 +67,7 @@ class Encoded:
         return g.gram, g.doc
 
     def grams(self, n: int) -> "Grams":
-        """Dense n-gram ids per occurrence: one sort of the n-gram keys (none for n = 1)."""
+        """Dense n-gram ids per occurrence: one stable sort of the n-gram keys (none for n = 1)."""
         _check_order(n)
         key = ("grams", int(n))
         if key not in self._cache:
@@ -73,7 +75,7 @@ class Encoded:
         return self._cache[key]
 
     def table(self, n: int) -> "NgramTable":
-        """Order-n ids plus per-(n-gram, document) counts, from one sort of (n-gram, doc) keys."""
+        """Per-(n-gram, document) counts, read off the n-grams' stable sort."""
         _check_order(n)
         key = ("table", int(n))
         if key not in self._cache:
@@ -95,72 +97,42 @@ class Encoded:
         return starts, prev.doc[keep], raw, prev.n_distinct * v
 
     def _build_grams(self, n: int) -> "Grams":
-        starts, doc, raw, _ = self._raw_keys(n)
+        starts, doc, raw, bound = self._raw_keys(n)
         if len(raw) == 0:
-            return Grams(starts, np.zeros(0, dtype=np.int64), doc, 0)
+            return Grams(starts, doc, 0, gram=np.zeros(0, dtype=np.int64))
         if n == 1:
             # token ids are dense already unless this is a subset of a corpus
             present = np.bincount(raw) > 0
             if present.all():
-                return Grams(starts, raw, doc, len(present))
+                return Grams(starts, doc, len(present), gram=raw)
             remap = np.cumsum(present) - 1
-            return Grams(starts, remap[raw], doc, int(present.sum()))
-        order = np.argsort(raw)
-        rs = raw[order]
+            return Grams(starts, doc, int(present.sum()), gram=remap[raw])
+        order, rs = argsort_bounded(raw, bound)
         new_gram = np.empty(len(rs), dtype=bool)
         new_gram[0] = True
         np.not_equal(rs[1:], rs[:-1], out=new_gram[1:])
         sorted_gram = np.cumsum(new_gram) - 1
-        gram = np.empty(len(rs), dtype=np.int64)
-        gram[order] = sorted_gram
-        return Grams(starts, gram, doc, int(sorted_gram[-1]) + 1)
+        return Grams(starts, doc, int(sorted_gram[-1]) + 1, order=order, sorted_gram=sorted_gram)
 
     def _build_table(self, n: int) -> "NgramTable":
-        n_docs = max(self.n_docs, 1)
-        known = self._cache.get(("grams", n))
-        if known is not None:
-            starts, doc, raw, bound = known.starts, known.doc, known.gram, known.n_distinct
-        else:
-            starts, doc, raw, bound = self._raw_keys(n)
-        m = len(raw)
+        g = self.grams(n)
+        m = len(g.starts)
         if m == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return NgramTable(starts, empty, doc, 0, empty, empty, empty, empty, np.zeros(0, dtype=bool))
-        if bound <= _INT64_MAX // n_docs:
-            # one sort by (n-gram, document) gives the n-gram ids and the
-            # per-document counts at once
-            comb = raw * n_docs + doc
-            order = np.argsort(comb)
-            cs = comb[order]
-            new_pair = np.empty(m, dtype=bool)
-            new_pair[0] = True
-            np.not_equal(cs[1:], cs[:-1], out=new_pair[1:])
-            rs = cs // n_docs
-        else:  # pragma: no cover - needs more than ~1e18 (n-gram, doc) combinations
-            order = np.lexsort((doc, raw))
-            rs = raw[order]
-            ds = doc[order]
-            new_pair = np.r_[True, (rs[1:] != rs[:-1]) | (ds[1:] != ds[:-1])]
-        if known is not None:
-            gram, n_distinct = known.gram, known.n_distinct
-            sorted_gram = rs
-        else:
-            new_gram = np.empty(m, dtype=bool)
-            new_gram[0] = True
-            np.not_equal(rs[1:], rs[:-1], out=new_gram[1:])
-            sorted_gram = np.cumsum(new_gram) - 1
-            gram = np.empty(m, dtype=np.int64)
-            gram[order] = sorted_gram
-            n_distinct = int(sorted_gram[-1]) + 1
-            self._cache[("grams", n)] = Grams(starts, gram, doc, n_distinct)
+            return NgramTable(empty, empty, empty, empty, np.zeros(0, dtype=bool))
+        # the sort of the n-grams is stable and occurrences are in document
+        # order, so within one n-gram the documents are already ascending:
+        # the (n-gram, document) pairs are runs of this order as it is
+        order, sg = g.sorted
+        ds = g.doc[order]
+        new_pair = np.empty(m, dtype=bool)
+        new_pair[0] = True
+        np.not_equal(sg[1:], sg[:-1], out=new_pair[1:])
+        new_pair[1:] |= ds[1:] != ds[:-1]
         pair_starts = np.flatnonzero(new_pair)
         return NgramTable(
-            starts=starts,
-            gram=gram,
-            doc=doc,
-            n_distinct=n_distinct,
-            pair_gram=sorted_gram[pair_starts],
-            pair_doc=doc[order[pair_starts]],
+            pair_gram=sg[pair_starts],
+            pair_doc=ds[pair_starts],
             pair_count=np.diff(pair_starts, append=m),
             order=order,
             new_pair=new_pair,
@@ -175,6 +147,26 @@ class Encoded:
         starts = np.repeat(self.offsets[docs] - offsets[:-1], lengths)
         idx = np.arange(offsets[-1], dtype=np.int64) + starts
         return Encoded(self.ids[idx], offsets, self.vocab_size, self.tokenizer)
+
+
+def argsort_bounded(keys: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, keys[order])`` for non-negative int64 ``keys < bound``, stable.
+
+    When the key and the position fit in 64 bits together, one ``np.sort`` of
+    ``key << bits | position`` does it: numpy's vectorised sort of plain
+    integers is several times faster than ``np.argsort`` (0.2 s against 1.5 s
+    for 13M keys here), and the position makes it stable.
+    """
+    n = len(keys)
+    pos_bits = max(int(n - 1).bit_length(), 1)
+    if int(max(bound, 1) - 1).bit_length() + pos_bits > 64:
+        order = np.argsort(keys, kind="stable")
+        return order, keys[order]
+    packed = (keys.astype(np.uint64) << np.uint64(pos_bits)) | np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
+    packed >>= np.uint64(pos_bits)
+    return order, packed.astype(np.int64)
 
 
 # np.unique is avoided on purpose: numpy 2.x answers it with a hash table that
@@ -208,30 +200,52 @@ def _check_order(n) -> None:
         raise ValueError(f"n-gram order must be >= 1, got {n}")
 
 
-@dataclass(frozen=True)
 class Grams:
-    """Order-n n-gram occurrences: token position, dense n-gram id, document."""
+    """Order-n n-gram occurrences: token position, document, dense n-gram id.
 
-    starts: np.ndarray
-    gram: np.ndarray
-    doc: np.ndarray
-    n_distinct: int
+    ``gram`` (text order) and ``sorted`` (the stable sort by id) are two views
+    of the same ids; each is made from the other only when asked for, because
+    going from one to the other is a random-access pass over every occurrence.
+    """
+
+    def __init__(self, starts, doc, n_distinct, *, gram=None, order=None, sorted_gram=None):
+        self.starts = starts
+        self.doc = doc
+        self.n_distinct = n_distinct
+        self._gram = gram
+        self._sorted = None if order is None else (order, sorted_gram)
+
+    @property
+    def gram(self) -> np.ndarray:
+        """Dense id of each occurrence, in text order."""
+        if self._gram is None:
+            order, sorted_gram = self._sorted
+            self._gram = np.empty(len(order), dtype=np.int64)
+            self._gram[order] = sorted_gram
+        return self._gram
+
+    @property
+    def sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, ids[order])``: occurrences stably sorted by n-gram id."""
+        if self._sorted is None:
+            self._sorted = argsort_bounded(self._gram, self.n_distinct)
+        return self._sorted
+
+    def counts(self) -> np.ndarray:
+        """Occurrences of each distinct n-gram (indexed by id)."""
+        if self._sorted is not None:
+            sg = self._sorted[1]
+            return np.bincount(sg, minlength=self.n_distinct) if len(sg) else np.zeros(0, dtype=np.int64)
+        return np.bincount(self._gram, minlength=self.n_distinct)
 
 
 @dataclass(frozen=True)
 class NgramTable:
-    """Order-n n-grams of an Encoded corpus.
-
-    Per occurrence (text order): ``starts`` (token position), ``gram`` (dense
-    id), ``doc``. Per distinct (n-gram, document) pair, sorted by n-gram then
-    document: ``pair_gram``, ``pair_doc``, ``pair_count``; ``pair_of`` maps
-    each occurrence to its pair.
+    """Per distinct (n-gram, document) pair of an Encoded corpus, sorted by
+    n-gram then document: ``pair_gram``, ``pair_doc``, ``pair_count``;
+    ``pair_of`` maps each occurrence (text order) to its pair.
     """
 
-    starts: np.ndarray
-    gram: np.ndarray
-    doc: np.ndarray
-    n_distinct: int
     pair_gram: np.ndarray
     pair_doc: np.ndarray
     pair_count: np.ndarray
@@ -241,7 +255,7 @@ class NgramTable:
     @property
     def pair_of(self) -> np.ndarray:
         """Index of each occurrence's (n-gram, document) pair."""
-        out = np.empty(len(self.gram), dtype=np.int64)
+        out = np.empty(len(self.order), dtype=np.int64)
         out[self.order] = np.cumsum(self.new_pair) - 1
         return out
 
@@ -250,7 +264,11 @@ def encode(texts: Sequence, tokenizer: str = "auto", lowercase: bool = False) ->
     """Tokenize ``texts`` (strings or token lists) and map tokens to ids."""
     check_tokenizer(tokenizer)
     pre = is_pretokenized(texts)
-    if tokenizer in ("auto", "13a") and not pre and len(texts) > 0:
+    if tokenizer == "auto" and not pre and len(texts) > 0:
+        check_strings(texts)
+        ids, offsets, vocab_size = auto_token_ids(texts, lowercase)
+        return Encoded(ids, offsets, vocab_size, tokenizer)
+    if tokenizer == "13a" and not pre and len(texts) > 0:
         check_strings(texts)
         tokens = flat_tokens(texts, tokenizer, lowercase)
         vocab = _vocabulary(tokens, first=SEP)

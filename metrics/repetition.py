@@ -36,8 +36,7 @@ def _pair_counts(enc: Encoded, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def seq_rep_per_doc(enc: Encoded, n: int) -> np.ndarray:
     totals = np.maximum(enc.lengths - n + 1, 0)
-    doc, _, _ = _pair_counts(enc, n)
-    uniq = np.bincount(doc, minlength=enc.n_docs)
+    uniq = np.bincount(enc.table(n).pair_doc, minlength=enc.n_docs)
     return np.divide(totals - uniq, totals, out=np.zeros(enc.n_docs), where=totals > 0)
 
 
@@ -67,7 +66,8 @@ def rep_r_per_doc(enc: Encoded) -> np.ndarray:
 
 
 def max_ngram_count_per_doc(enc: Encoded, n: int) -> np.ndarray:
-    doc, count, _ = _pair_counts(enc, n)
+    t = enc.table(n)
+    doc, count = t.pair_doc, t.pair_count
     out = np.zeros(enc.n_docs, dtype=np.int64)
     np.maximum.at(out, doc, count)
     return out

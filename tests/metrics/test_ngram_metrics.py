@@ -172,3 +172,14 @@ def test_subset_of_an_encoded_corpus_counts_like_a_fresh_one():
         assert distinct_n(sub, n).details["unique"] == distinct_n(fresh, n).details["unique"]
         assert ngram_entropy(sub, n).value == pytest.approx(ngram_entropy(fresh, n).value)
         assert repetition(sub, "seq-rep", n=n).value == pytest.approx(repetition(fresh, "seq-rep", n=n).value)
+
+
+@pytest.mark.parametrize("bound", [1, 7, 2**20, 2**40, 2**62])
+def test_argsort_bounded_is_a_stable_argsort(bound):
+    from evalsuite.metrics.ngrams import argsort_bounded
+
+    keys = np.random.default_rng(bound).integers(0, bound, 5000, dtype=np.int64)
+    order, sorted_keys = argsort_bounded(keys, bound)  # 2**62 takes the np.argsort path
+    expected = np.argsort(keys, kind="stable")
+    assert np.array_equal(order, expected)
+    assert np.array_equal(sorted_keys, keys[expected])
