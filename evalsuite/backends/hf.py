@@ -22,17 +22,22 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal
 
 from pydantic import Field
 
+from evalsuite.backends import final_layer
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
 from evalsuite.provenance import sha256_file
 from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, MultipleChoiceResult
+
+log = logging.getLogger(__name__)
 
 
 class HFConfig(StrictModel):
@@ -58,6 +63,11 @@ class HFConfig(StrictModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's choice.")
     prefix_sharing: bool = Field(True, description="Reuse the shared prompt prefix's key/value cache.")
     single_token_fast_path: bool = Field(True, description="Score single-token continuations with one pass per question.")
+    final_layer_at_scored_position: bool = Field(
+        True,
+        description="Llama-family models: run the last layer's query, MLP and vocabulary projection only at the scored "
+        "position (checked against the full forward on the first batch).",
+    )
     autocast: Literal["off", "bfloat16", "float16"] = Field(
         "off",
         description="Opt-in reduced-precision compute (bf16 on CPUs with AMX, bf16/fp16 on GPUs): faster, not exact. "
@@ -97,16 +107,26 @@ class _Prepared:
     lls: list[float] = field(default_factory=list)
 
 
-def weights_fingerprint(folder: Path) -> str:
-    """sha256 over the names and contents of the checkpoint's weight files."""
+def _timed_fingerprint(folder: Path) -> tuple[str, float]:
+    started = time.perf_counter()
+    return weights_fingerprint(folder), time.perf_counter() - started
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The checkpoint's safetensors files; an error when there are none."""
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise ModelError(
             f"{folder} has no .safetensors weights; evalsuite loads weights only as safetensors "
             "(convert a .bin checkpoint with `transformers` save_pretrained(safe_serialization=True))"
         )
+    return files
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """sha256 over the names and contents of the checkpoint's weight files."""
     digest = hashlib.sha256()
-    for path in files:
+    for path in weight_files(folder):
         digest.update(path.name.encode())
         digest.update(sha256_file(path).encode())
     return digest.hexdigest()
@@ -141,19 +161,37 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, config: HFConfig):
+        self.config = config
+        folder, revision = _resolve_checkpoint(config.model, config.revision)
+        weight_files(folder)  # no safetensors: say so before loading anything
+        # Hash the weights on another core while torch and transformers import
+        # (seconds of single-threaded Python); hashlib releases the GIL.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(_timed_fingerprint, folder)
+            self._load(folder)
+            weights_sha, self.hash_seconds = hashing.result()
+        self.fingerprint = ModelFingerprint(
+            model=config.model,
+            revision=revision,
+            weights_sha256=weights_sha,
+            dtype=str(self.dtype).removeprefix("torch.") + ("" if config.autocast == "off" else f"+autocast-{config.autocast}"),
+            device=self._device_name,
+        )
+        self.stats = {"single_token_items": 0, "general_items": 0, "prefix_shared_items": 0, "truncated_items": 0}
+        # None: not yet checked against the full forward; then True or False for the run
+        self._final_layer_agrees: bool | None = None
+        self._final_layer = config.final_layer_at_scored_position and final_layer.supported(self.model)
+
+    def _load(self, folder: Path) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.config = config
+        config = self.config
         if config.threads:
             torch.set_num_threads(config.threads)
-        folder, revision = _resolve_checkpoint(config.model, config.revision)
         device = config.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        started = time.perf_counter()
-        weights_sha = weights_fingerprint(folder)
-        self.hash_seconds = time.perf_counter() - started
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=config.trust_remote_code)
             dtype = self._choose_dtype(folder, device)
@@ -166,16 +204,9 @@ class HFBackend:
         # Nearly every transformers causal LM takes logits_to_keep; older remote-code models may not.
         self._supports_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self.device = torch.device(device)
+        self._device_name = device
         self.dtype = dtype
         self.max_length = config.max_length or self._model_max_length()
-        self.fingerprint = ModelFingerprint(
-            model=config.model,
-            revision=revision,
-            weights_sha256=weights_sha,
-            dtype=str(dtype).removeprefix("torch.") + ("" if config.autocast == "off" else f"+autocast-{config.autocast}"),
-            device=device,
-        )
-        self.stats = {"single_token_items": 0, "general_items": 0, "prefix_shared_items": 0, "truncated_items": 0}
 
     def _choose_dtype(self, folder: Path, device: str):
         import torch
@@ -301,8 +332,8 @@ class HFBackend:
             self._score_general(item, exact)
             yield self._emit([item])
 
-    def _forward(self, exact: bool, **kwargs):
-        """One model call, in inference mode, under autocast unless ``exact``.
+    def _precision(self, exact: bool):
+        """Inference mode, under autocast unless ``exact``.
 
         Precision is set per call, never across a ``yield``: autocast is global
         state and must not leak into the caller between batches.
@@ -311,13 +342,16 @@ class HFBackend:
 
         import torch
 
-        precision = (
-            contextlib.nullcontext()
-            if exact or self.config.autocast == "off"
-            else torch.autocast(device_type=self.device.type, dtype=getattr(torch, self.config.autocast))
-        )
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if not exact and self.config.autocast != "off":
+            stack.enter_context(torch.autocast(device_type=self.device.type, dtype=getattr(torch, self.config.autocast)))
+        return stack
+
+    def _forward(self, exact: bool, **kwargs):
+        """One model call (see ``_precision``)."""
         keep = kwargs.pop("logits_to_keep") if not self._supports_logits_to_keep else None
-        with torch.inference_mode(), precision:
+        with self._precision(exact):
             out = self.model(**kwargs)
         if keep:
             out.logits = out.logits[:, -keep:]
@@ -419,19 +453,54 @@ class HFBackend:
         ids = torch.full((len(batch), longest), pad, dtype=torch.long)
         for row, suffix in enumerate(suffixes):
             ids[row, : len(suffix)] = torch.tensor(suffix)
-        keep = longest - min(lengths) + 1
-        kwargs = {}
-        if prefix_cache is not None:
-            kwargs["past_key_values"] = self._expand_cache(prefix_cache, len(batch))
-        out = self._forward(exact, input_ids=ids.to(self.device), use_cache=prefix_cache is not None, logits_to_keep=keep, **kwargs)
-        logits = out.logits  # [rows, keep, vocab]; position j is sequence position longest - keep + j
-        rows = torch.arange(len(batch))
-        last = torch.tensor(lengths) - 1 - (longest - keep)
-        logprobs = logits[rows, last.to(logits.device)].float().log_softmax(dim=-1)
+        ids = ids.to(self.device)
+        last = torch.tensor(lengths) - 1
+        logits = None
+        if self._final_layer and self._final_layer_agrees is not False and final_layer.fits(self.model, prefix_len + longest):
+            cache = self._expand_cache(prefix_cache, len(batch)) if prefix_cache is not None else None
+            with self._precision(exact):
+                logits = final_layer.last_position_logits(self.model, ids, last, cache)
+            if self._final_layer_agrees is None:
+                # checked once per run, on a few rows: the shortcut is the same arithmetic or it is wrong
+                n = min(len(batch), 4)
+                full = self._full_forward_logits(ids[:n], last[:n], prefix_cache, exact)
+                self._final_layer_agrees = self._same_scores(logits[:n], full, batch[:n])
+                if not self._final_layer_agrees:
+                    logits = None
+        if logits is None:
+            logits = self._full_forward_logits(ids, last, prefix_cache, exact)
+        logprobs = logits.float().log_softmax(dim=-1)
         options = torch.tensor([p.option_tokens for p in batch], device=logprobs.device)
         chosen = logprobs.gather(1, options).cpu().tolist()
         for p, lls in zip(batch, chosen):
             p.lls = lls
+
+    def _full_forward_logits(self, ids, last, prefix_cache, exact: bool):
+        """Logits ``[rows, vocab]`` at each row's last position, from the model's own forward."""
+        import torch
+
+        keep = int(last.max() - last.min()) + 1
+        kwargs = {}
+        if prefix_cache is not None:
+            kwargs["past_key_values"] = self._expand_cache(prefix_cache, len(ids))
+        out = self._forward(exact, input_ids=ids, use_cache=prefix_cache is not None, logits_to_keep=keep, **kwargs)
+        # out.logits: [rows, keep, vocab]; position j is sequence position longest - keep + j
+        rows = torch.arange(len(ids))
+        return out.logits[rows, (last - (ids.shape[1] - keep)).to(out.logits.device)]
+
+    @staticmethod
+    def _same_scores(fast, full, batch: list[_Prepared]) -> bool:
+        """The final-layer shortcut's option log-likelihoods agree with the full forward's."""
+        import torch
+
+        options = torch.tensor([p.option_tokens for p in batch], device=full.device)
+        a = fast.float().log_softmax(dim=-1).gather(1, options)
+        b = full.float().log_softmax(dim=-1).gather(1, options)
+        tolerance = 1e-4 * torch.clamp(b.abs(), min=1.0)
+        agree = bool(((a - b).abs() <= tolerance).all() and torch.equal(a.argmax(1), b.argmax(1)))
+        if not agree:
+            log.warning("final-layer shortcut disagrees with the full forward on this model; using the full forward")
+        return agree
 
     def _score_general(self, item: _Prepared, exact: bool) -> None:
         """lm-eval's path: each option scored on (context + continuation)[-(max_length+1):][:-1]."""

@@ -9,7 +9,9 @@ module turns those into a message on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
+import os
 import sys
 
 from evalsuite import __version__
@@ -57,6 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"evalsuite {args.command}: interrupted; finished items are stored and a rerun resumes.", file=sys.stderr)
         return 130
+
+
+def entry() -> None:
+    """The console script: ``main``, then a quick exit.
+
+    After a run, tearing down the interpreter (torch, transformers and
+    thousands of modules) takes over a second. Everything evalsuite writes is
+    closed by then (results are written atomically, the store is closed by its
+    context manager), so once the exit handlers have run and the streams are
+    flushed, the process ends without that teardown.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
