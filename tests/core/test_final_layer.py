@@ -106,6 +106,11 @@ def test_backend_falls_back_when_the_shortcut_disagrees(tmp_path, monkeypatch):
     torch.testing.assert_close(torch.tensor(scores(shortcut)), torch.tensor(reference), rtol=1e-5, atol=1e-5)
     assert shortcut._final_layer_agrees is True
 
+    # under autocast the check still runs in float32, so reduced precision alone never disables the shortcut
+    autocast = HFBackend(HFConfig(model=str(folder), autocast="bfloat16"))
+    scores(autocast)
+    assert autocast._final_layer_agrees is True
+
     real = final_layer.last_position_logits
     monkeypatch.setattr(final_layer, "last_position_logits", lambda *a: real(*a).flip(-1))  # wrong on purpose
     broken = HFBackend(HFConfig(model=str(folder)))
