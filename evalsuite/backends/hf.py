@@ -32,6 +32,7 @@ from typing import Iterator, Literal
 from pydantic import Field
 
 from evalsuite.backends import final_layer
+from evalsuite.backends.fused_llama import FusedLlama
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
 from evalsuite.provenance import sha256_file
@@ -181,6 +182,8 @@ class HFBackend:
         # None: not yet checked against the full forward; then True or False for the run
         self._final_layer_agrees: bool | None = None
         self._final_layer = config.final_layer_at_scored_position and final_layer.supported(self.model)
+        self._fused: FusedLlama | None = None  # built on first use (it copies the q/k/v and gate/up weights)
+        self._fused_prefix: tuple = (None, None)  # (prefix cache, its keys in the fused layout)
 
     def _load(self, folder: Path) -> None:
         import torch
@@ -478,16 +481,12 @@ class HFBackend:
         last = torch.tensor(lengths) - 1
         logits = None
         if self._final_layer and self._final_layer_agrees is not False and final_layer.fits(self.model, prefix_len + longest):
-            cache = self._expand_cache(prefix_cache, len(batch)) if prefix_cache is not None else None
-            with self._precision(exact):
-                logits = final_layer.last_position_logits(self.model, ids, last, cache)
+            logits = self._shortcut_logits(ids, last, prefix_cache, exact)
             if self._final_layer_agrees is None:
                 # Checked once per run, on a few rows and without autocast: the
                 # shortcut is the same arithmetic as the full forward or it is wrong.
                 n = min(len(batch), 4)
-                check_cache = self._expand_cache(prefix_cache, n) if prefix_cache is not None else None
-                with self._precision(True):
-                    fast = final_layer.last_position_logits(self.model, ids[:n], last[:n], check_cache)
+                fast = self._shortcut_logits(ids[:n], last[:n], prefix_cache, True)
                 full = self._full_forward_logits(ids[:n], last[:n], prefix_cache, True)
                 self._final_layer_agrees = self._same_scores(fast, full, batch[:n])
                 if not self._final_layer_agrees:
@@ -499,6 +498,22 @@ class HFBackend:
         chosen = logprobs.gather(1, options).cpu().tolist()
         for p, lls in zip(batch, chosen):
             p.lls = lls
+
+    def _shortcut_logits(self, ids, last, prefix_cache, exact: bool):
+        """Logits at each row's last position with the last layer computed only there.
+
+        On a CPU in float32 (no autocast) the fused forward of ``fused_llama``
+        does it; otherwise the model's own layers and ``final_layer``.
+        """
+        if self._fused is None and exact and FusedLlama.applicable(self.model, self.device):
+            self._fused = FusedLlama(self.model)
+        with self._precision(exact):
+            if self._fused is not None and exact:
+                if prefix_cache is not None and self._fused_prefix[0] is not prefix_cache:
+                    self._fused_prefix = (prefix_cache, self._fused.prefix_keys(prefix_cache))
+                return self._fused.logits(ids, last, self._fused_prefix[1] if prefix_cache is not None else None)
+            cache = self._expand_cache(prefix_cache, len(ids)) if prefix_cache is not None else None
+            return final_layer.last_position_logits(self.model, ids, last, cache)
 
     def _full_forward_logits(self, ids, last, prefix_cache, exact: bool):
         """Logits ``[rows, vocab]`` at each row's last position, from the model's own forward."""

@@ -1,4 +1,4 @@
-"""The last layer computed only at the scored position equals the full forward."""
+"""The last layer computed only at the scored position (and the fused CPU forward) equal the full forward."""
 
 import pytest
 import torch
@@ -55,6 +55,33 @@ def test_equals_the_full_forward(arch, with_prefix):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("with_prefix", [False, True])
+def test_fused_forward_equals_the_full_forward(arch, with_prefix):
+    from evalsuite.backends.fused_llama import FusedLlama
+
+    model = tiny(arch)
+    assert FusedLlama.applicable(model, torch.device("cpu"))
+    fused = FusedLlama(model)
+    gen = torch.Generator().manual_seed(3)
+    ids = torch.randint(1, 97, (5, 12), generator=gen)
+    last = torch.tensor([11, 3, 7, 0, 9])
+    cache = prefix_cache(model, torch.randint(1, 97, (1, 6), generator=gen), 5) if with_prefix else lambda: None
+    expected = full_last_logits(model, ids, last, cache())
+    with torch.inference_mode():
+        prefix = fused.prefix_keys(cache()) if with_prefix else None
+        got = fused.logits(ids, last, prefix)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_forward_is_only_for_float32_on_cpu():
+    from evalsuite.backends.fused_llama import FusedLlama
+
+    model = tiny("llama")
+    assert not FusedLlama.applicable(model.to(torch.bfloat16), torch.device("cpu"))
+    assert not FusedLlama.applicable(tiny("llama"), torch.device("cuda"))
+
+
 def test_padding_after_the_scored_position_does_not_matter():
     model = tiny("llama")
     ids = torch.randint(1, 97, (2, 10), generator=torch.Generator().manual_seed(2))
@@ -105,14 +132,18 @@ def test_backend_falls_back_when_the_shortcut_disagrees(tmp_path, monkeypatch):
     assert shortcut._final_layer
     torch.testing.assert_close(torch.tensor(scores(shortcut)), torch.tensor(reference), rtol=1e-5, atol=1e-5)
     assert shortcut._final_layer_agrees is True
+    assert shortcut._fused is not None  # float32 on the CPU: the fused forward did the scoring
 
     # under autocast the check still runs in float32, so reduced precision alone never disables the shortcut
     autocast = HFBackend(HFConfig(model=str(folder), autocast="bfloat16"))
     scores(autocast)
     assert autocast._final_layer_agrees is True
 
-    real = final_layer.last_position_logits
+    from evalsuite.backends.fused_llama import FusedLlama
+
+    real, real_fused = final_layer.last_position_logits, FusedLlama.logits
     monkeypatch.setattr(final_layer, "last_position_logits", lambda *a: real(*a).flip(-1))  # wrong on purpose
+    monkeypatch.setattr(FusedLlama, "logits", lambda *a: real_fused(*a).flip(-1))
     broken = HFBackend(HFConfig(model=str(folder)))
     torch.testing.assert_close(torch.tensor(scores(broken)), torch.tensor(reference), rtol=1e-5, atol=1e-5)
     assert broken._final_layer_agrees is False
