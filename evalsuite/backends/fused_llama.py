@@ -83,6 +83,17 @@ class FusedLlama:
             return False  # mlp_bias: not handled here
         return True
 
+    def fits(self, total_length: int) -> bool:
+        """False when some layer's sliding window would cut this long a context
+        (this module's attention has no windows)."""
+        from evalsuite.backends.final_layer import _window
+
+        for layer in self.base.layers:
+            window = _window(self.model, layer.self_attn)
+            if window is not None and total_length >= window:
+                return False
+        return True
+
     def _rms(self, norm, weight, x):
         # the module's own arithmetic, with a permuted weight
         import torch

@@ -49,7 +49,9 @@ class HFConfig(StrictModel):
     )
     device: str = Field("auto", description="auto: cuda when available, else cpu.")
     trust_remote_code: bool = Field(False, description="Run code shipped with the checkpoint. Only when you trust it.")
-    batch_size: int = Field(32, ge=1, description="Most sequences in one forward pass.")
+    batch_size: int = Field(
+        64, ge=1, description="Most sequences in one forward pass; max_batch_tokens usually binds first."
+    )
     max_batch_tokens: int = Field(
         1024, ge=64, description="Most new tokens (rows x longest row, padding included) in one forward pass."
     )
@@ -508,12 +510,16 @@ class HFBackend:
         if self._fused is None and exact and FusedLlama.applicable(self.model, self.device):
             self._fused = FusedLlama(self.model)
         with self._precision(exact):
-            if self._fused is not None and exact:
+            if self._fused is not None and exact and self._fused.fits(ids.shape[1] + self._prefix_length(prefix_cache)):
                 if prefix_cache is not None and self._fused_prefix[0] is not prefix_cache:
                     self._fused_prefix = (prefix_cache, self._fused.prefix_keys(prefix_cache))
                 return self._fused.logits(ids, last, self._fused_prefix[1] if prefix_cache is not None else None)
             cache = self._expand_cache(prefix_cache, len(ids)) if prefix_cache is not None else None
             return final_layer.last_position_logits(self.model, ids, last, cache)
+
+    @staticmethod
+    def _prefix_length(prefix_cache) -> int:
+        return 0 if prefix_cache is None else prefix_cache.layers[0].keys.shape[2]
 
     def _full_forward_logits(self, ids, last, prefix_cache, exact: bool):
         """Logits ``[rows, vocab]`` at each row's last position, from the model's own forward."""

@@ -21,7 +21,10 @@ def add_parser(subparsers):
     parser.add_argument("--revision")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--batch-size", type=int,
+        help="most sequences in one forward pass (default 64; a 1,024-token budget per pass usually binds first)",
+    )
     parser.add_argument("--max-length", type=int, help="context window (default: from the model config)")
     parser.add_argument("--truncation", default="error", choices=["error", "left"], help="what to do with prompts longer than the context")
     parser.add_argument("--threads", type=int, help="torch CPU threads")

@@ -82,6 +82,16 @@ def test_fused_forward_is_only_for_float32_on_cpu():
     assert not FusedLlama.applicable(tiny("llama"), torch.device("cuda"))
 
 
+def test_fused_forward_refuses_contexts_a_lower_layer_window_would_cut():
+    from evalsuite.backends.fused_llama import FusedLlama
+
+    model = tiny("qwen2", use_sliding_window=True, sliding_window=8,
+                 layer_types=["sliding_attention", "full_attention", "full_attention"])
+    fused = FusedLlama(model)
+    assert fused.fits(7) and not fused.fits(8)
+    assert final_layer.fits(model, 100)  # the last layer itself has no window
+
+
 def test_padding_after_the_scored_position_does_not_matter():
     model = tiny("llama")
     ids = torch.randint(1, 97, (2, 10), generator=torch.Generator().manual_seed(2))
