@@ -184,6 +184,7 @@ class HFBackend:
         # None: not yet checked against the full forward; then True or False for the run
         self._final_layer_agrees: bool | None = None
         self._final_layer = config.final_layer_at_scored_position and final_layer.supported(self.model)
+        self._fused_applicable = self._final_layer and FusedLlama.applicable(self.model, self.device)
         self._fused: FusedLlama | None = None  # built on first use (it copies the q/k/v and gate/up weights)
         self._fused_prefix: tuple = (None, None)  # (prefix cache, its keys in the fused layout)
 
@@ -507,7 +508,7 @@ class HFBackend:
         On a CPU in float32 (no autocast) the fused forward of ``fused_llama``
         does it; otherwise the model's own layers and ``final_layer``.
         """
-        if self._fused is None and exact and FusedLlama.applicable(self.model, self.device):
+        if self._fused is None and exact and self._fused_applicable:
             self._fused = FusedLlama(self.model)
         with self._precision(exact):
             if self._fused is not None and exact and self._fused.fits(ids.shape[1] + self._prefix_length(prefix_cache)):
