@@ -68,18 +68,17 @@ class Encoded:
 
     def grams(self, n: int) -> "Grams":
         """Dense n-gram ids per occurrence: one stable sort of the n-gram keys (none for n = 1)."""
-        _check_order(n)
-        key = ("grams", int(n))
-        if key not in self._cache:
-            self._cache[key] = self._build_grams(int(n))
-        return self._cache[key]
+        return self._cached("grams", n, self._build_grams)
 
     def table(self, n: int) -> "NgramTable":
         """Per-(n-gram, document) counts, read off the n-grams' stable sort."""
+        return self._cached("table", n, self._build_table)
+
+    def _cached(self, kind: str, n: int, build):
         _check_order(n)
-        key = ("table", int(n))
+        key = (kind, int(n))
         if key not in self._cache:
-            self._cache[key] = self._build_table(int(n))
+            self._cache[key] = build(int(n))
         return self._cache[key]
 
     def _raw_keys(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

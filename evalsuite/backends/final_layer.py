@@ -52,7 +52,8 @@ def supported(model) -> bool:
     return type(layer).__name__ == names[1] and type(attn).__name__ == names[2]
 
 
-def _window(model, attn) -> int | None:
+def window(model, attn) -> int | None:
+    """The sliding window of this attention layer, or None."""
     if hasattr(attn, "sliding_window"):
         return attn.sliding_window
     return getattr(model.config, "sliding_window", None)  # mistral keeps it on the config
@@ -60,8 +61,8 @@ def _window(model, attn) -> int | None:
 
 def fits(model, total_length: int) -> bool:
     """False when the last layer's sliding window would cut this long a context."""
-    window = _window(model, model.model.layers[-1].self_attn)
-    return window is None or total_length < window
+    size = window(model, model.model.layers[-1].self_attn)
+    return size is None or total_length < size
 
 
 def last_position_logits(model, input_ids, last, past_key_values=None):

@@ -34,6 +34,7 @@ class FusedLlama:
         self.base = model.model
         attn = self.base.layers[0].self_attn
         self.head_dim = hd = attn.head_dim
+        self.scaling = attn.scaling
         self.heads = model.config.num_attention_heads
         self.kv_heads = model.config.num_key_value_heads
         # pair (i, i + hd/2) becomes (2i, 2i + 1)
@@ -86,13 +87,10 @@ class FusedLlama:
     def fits(self, total_length: int) -> bool:
         """False when some layer's sliding window would cut this long a context
         (this module's attention has no windows)."""
-        from evalsuite.backends.final_layer import _window
+        from evalsuite.backends.final_layer import window
 
-        for layer in self.base.layers:
-            window = _window(self.model, layer.self_attn)
-            if window is not None and total_length >= window:
-                return False
-        return True
+        sizes = (window(self.model, layer.self_attn) for layer in self.base.layers)
+        return all(size is None or total_length < size for size in sizes)
 
     def _rms(self, norm, weight, x):
         # the module's own arithmetic, with a permuted weight
@@ -146,9 +144,7 @@ class FusedLlama:
         if groups > 1:
             k = k.repeat_interleave(groups, dim=1)
             v = v.repeat_interleave(groups, dim=1)
-        if mask is None:
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.layers[0][0].self_attn.scaling)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.layers[0][0].self_attn.scaling)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, scale=self.scaling)
 
     def _mlp(self, entry, x):
         import torch.nn.functional as F

@@ -489,7 +489,7 @@ class HFBackend:
                 # Checked once per run, on a few rows and without autocast: the
                 # shortcut is the same arithmetic as the full forward or it is wrong.
                 n = min(len(batch), 4)
-                fast = self._shortcut_logits(ids[:n], last[:n], prefix_cache, True)
+                fast = logits[:n] if exact else self._shortcut_logits(ids[:n], last[:n], prefix_cache, True)
                 full = self._full_forward_logits(ids[:n], last[:n], prefix_cache, True)
                 self._final_layer_agrees = self._same_scores(fast, full, batch[:n])
                 if not self._final_layer_agrees:
