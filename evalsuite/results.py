@@ -1,18 +1,51 @@
-"""The typed results record written as ``results.json`` (schema versioned)."""
+"""Typed result records and the one loader.
+
+Every record evalsuite writes as ``results.json`` is a pydantic model with a
+``kind`` (``"run"`` for a task run; other rooms register theirs with
+:func:`register_result_kind`) and one shared :class:`Provenance` block. Readers
+never guess a record's kind from its shape: they call :func:`load_result`.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 
-from evalsuite.provenance import GitState
+from evalsuite.errors import DataError
+from evalsuite.files import atomic_write_text
+from evalsuite.jsonl import read_jsonl, write_jsonl
+from evalsuite.provenance import GitState, git_state, package_versions
 
-SCHEMA_VERSION = 1
+__all__ = [
+    "Provenance", "RunResult", "TaskSpec", "Timings", "load_result", "load_run", "register_result_kind",
+    "atomic_write_text", "read_jsonl", "write_jsonl",
+]
+
+SCHEMA_VERSION = 2
+
+
+class Provenance(BaseModel):
+    """Where a record came from; the same block in every record."""
+
+    git: GitState
+    packages: dict[str, str]
+    created: str = Field(description="UTC time the record was made (ISO 8601).")
+    evalsuite_version: str
+
+
+def provenance() -> Provenance:
+    from evalsuite import __version__
+
+    return Provenance(
+        git=git_state(),
+        packages=package_versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        evalsuite_version=__version__,
+    )
 
 
 class TaskSpec(BaseModel):
@@ -32,8 +65,17 @@ class Timings(BaseModel):
     items_from_store: int
 
 
+class FailedItem(BaseModel):
+    """An item that failed after the backend's retries: not stored, so the next run tries it again."""
+
+    key: str
+    error: str
+
+
 class RunResult(BaseModel):
+    kind: Literal["run"] = "run"
     schema_version: int = SCHEMA_VERSION
+    provenance: Provenance
     task: TaskSpec
     model: dict[str, Any]
     backend_config: dict[str, Any]
@@ -42,48 +84,49 @@ class RunResult(BaseModel):
     computation: dict[str, int]
     # Only with reduced-precision compute: how a seeded sample of items compares with exact fp32.
     precision_check: dict[str, Any] | None = None
-    git: GitState
-    packages: dict[str, str]
+    # Items that failed this time (not scored, not stored; a rerun retries them).
+    failed: list[FailedItem] = Field(default_factory=list)
     store: str
     timings: Timings
     scores: dict[str, Any]
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+_KINDS: dict[str, type[BaseModel]] = {"run": RunResult}
+
+
+def register_result_kind(kind: str, model: type[BaseModel]) -> type[BaseModel]:
+    """Let :func:`load_result` read records whose ``kind`` is ``kind``."""
+    _KINDS[kind] = model
+    return model
+
+
+def load_result(folder_or_file: str | Path) -> BaseModel:
+    """The typed record in ``folder/results.json`` (or the given file), chosen by its ``kind``."""
+    path = Path(folder_or_file)
+    if path.is_dir():
+        path = path / "results.json"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no results.json here") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a valid JSON results record ({exc})") from None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in _KINDS:
+        raise DataError(
+            f"{path}: field 'kind': unknown record kind {kind!r}; known: {', '.join(sorted(_KINDS))} "
+            "(records written before schema 2 have no kind: rerun, finished items come from the store)"
+        )
+    try:
+        return _KINDS[kind].model_validate(data)
+    except ValidationError as exc:
+        from evalsuite.config import describe_validation_error
 
-
-def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Records of a JSON-lines file (blank lines skipped); a bad line is an error naming file and line."""
-    from evalsuite.errors import DataError
-
-    path = Path(path)
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-    return records
+        raise DataError(describe_validation_error(exc, f"{kind} record {path}")) from None
 
 
 def load_run(folder: str | Path) -> RunResult:
-    return RunResult.model_validate_json(Path(folder, "results.json").read_text(encoding="utf-8"))
+    record = load_result(folder)
+    if not isinstance(record, RunResult):
+        raise DataError(f"{folder}: expected a task run record, got kind {record.kind!r}")  # type: ignore[attr-defined]
+    return record

@@ -1,8 +1,10 @@
 """Run one task against one model: fetch what the store has, compute the rest, score, write.
 
 The runner knows tasks only through :class:`evalsuite.task.Task` and backends
-only through their ``score`` and ``fingerprint``. Results are stored after every
-batch, so an interrupted run loses at most one batch.
+only through :class:`evalsuite.backend.Backend`. Results are stored after every
+batch, so an interrupted run loses at most one batch. An item the backend
+reports as failed (:class:`evalsuite.backend.ItemFailure`) is recorded in the
+run's ``failed`` list, never stored, and tried again by the next run.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from evalsuite.provenance import git_state, package_versions
-from evalsuite.results import RunResult, TaskSpec, Timings, atomic_write_text, write_jsonl
+from evalsuite.backend import ItemFailure
+from evalsuite.errors import ConfigError
+from evalsuite.files import atomic_write_text
+from evalsuite.jsonl import write_jsonl
+from evalsuite.results import FailedItem, RunResult, TaskSpec, Timings, provenance
 from evalsuite.store import ResultStore, request_hash, run_key
 from evalsuite.task import GenerationResult, MultipleChoiceResult, Task
 
-RESULT_TYPES = {"multiple_choice": MultipleChoiceResult, "generation": GenerationResult}
+# A task's output type names the backend capability (and method) that computes its requests.
+COMPUTE_METHODS = {"multiple_choice": "loglikelihoods", "generation": "generate", "execution": "execute"}
 
 
 def default_store_path() -> Path:
@@ -46,8 +52,8 @@ def evaluate(
     store.register_run(key, backend.fingerprint.store_key(), task.name, task.version, resolved)
     hashes = [request_hash(r.model_dump()) for r in requests]
     stored = store.fetch(key, hashes)
-    result_type = RESULT_TYPES[task.output_type]
-    compute = backend.score if task.output_type == "multiple_choice" else backend.generate
+    result_type = task.result_type
+    compute = _compute_method(task, backend)
     results: list = [result_type.model_validate(stored[h]) if h in stored else None for h in hashes]
     from_store = sum(r is not None for r in results)
     done = from_store
@@ -59,27 +65,33 @@ def evaluate(
         if result is None:
             pending_by_group.setdefault(requests[i].group, []).append(i)
     compute_started = time.perf_counter()
+    failed: list[FailedItem] = []
     for positions in pending_by_group.values():
         group_requests = [requests[i] for i in positions]
         for local_indices, batch_results in compute(group_requests):
             rows = []
             for local, result in zip(local_indices, batch_results):
                 i = positions[local]
+                if isinstance(result, ItemFailure):
+                    failed.append(FailedItem(key=requests[i].key, error=result.error))
+                    continue
                 results[i] = result
                 rows.append((hashes[i], requests[i].key, result.model_dump()))
             store.put_many(key, rows)
-            done += len(rows)
+            done += len(local_indices)
             if progress:
                 progress(done, len(requests))
     compute_seconds = time.perf_counter() - compute_started
 
+    ok = [i for i, r in enumerate(results) if r is not None]
+    requests_ok, results_ok = [requests[i] for i in ok], [results[i] for i in ok]
     precision_check = None
-    if task.output_type == "multiple_choice" and getattr(backend, "reduced_precision", False):
-        precision_check = check_precision(requests, results, backend, backend.config.agreement_sample, seed=0)
+    if task.output_type == "multiple_choice" and backend.capabilities.reduced_precision:
+        precision_check = check_precision(requests_ok, results_ok, backend, backend.config.agreement_sample, seed=0)
 
-    scores, samples = task.score(requests, results)
+    scores, samples = task.aggregate(requests_ok, results_ok)
     computation: dict[str, int] = {}
-    for result in results:
+    for result in results_ok:
         if isinstance(result, MultipleChoiceResult):
             computation[f"{result.path}_items"] = computation.get(f"{result.path}_items", 0) + 1
             computation["truncated_items"] = computation.get("truncated_items", 0) + bool(result.truncated_tokens)
@@ -98,8 +110,8 @@ def evaluate(
         precision_check=precision_check,
         task_metadata=task.run_metadata(),
         computation=computation,
-        git=git_state(),
-        packages=package_versions(),
+        failed=failed,
+        provenance=provenance(),
         store=str(store.path),
         timings=Timings(
             started=started_wall,
@@ -119,6 +131,19 @@ def evaluate(
     return record
 
 
+def _compute_method(task: Task, backend):
+    """The backend method for the task's requests; an error when the backend cannot do it."""
+    needed = COMPUTE_METHODS.get(task.output_type)
+    if needed is None:
+        raise ConfigError(f"task {task.name!r} has output type {task.output_type!r}; known: {', '.join(COMPUTE_METHODS)}")
+    if not getattr(backend.capabilities, needed, False):
+        raise ConfigError(
+            f"task {task.name!r} needs {needed!r}, which backend {backend.name!r} does not provide "
+            f"(its capabilities: {backend.capabilities.model_dump()}); choose a backend that does"
+        )
+    return getattr(backend, needed)
+
+
 def check_precision(requests, results, backend, sample_size: int, seed: int) -> dict[str, Any]:
     """Recompute a seeded sample of items exactly and compare with the reduced-precision results."""
     import random
@@ -131,7 +156,7 @@ def check_precision(requests, results, backend, sample_size: int, seed: int) -> 
         by_group.setdefault(requests[i].group, []).append(i)
     same, worst = 0, 0.0
     for positions in by_group.values():
-        exact = backend.score_exact([requests[i] for i in positions])
+        exact = backend.loglikelihoods_exact([requests[i] for i in positions])
         for i, reference in zip(positions, exact):
             fast, slow = results[i].loglikelihoods, reference.loglikelihoods
             same += fast.index(max(fast)) == slow.index(max(slow))

@@ -9,12 +9,12 @@ stores what comes back; it knows nothing about any particular benchmark.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from evalsuite.config import StrictModel, validate
+from evalsuite.data import DataRoots
 
 
 class MultipleChoiceRequest(BaseModel):
@@ -81,10 +81,13 @@ class Task(ABC):
     version: ClassVar[str]
     description: ClassVar[str] = ""
     Params: ClassVar[type[StrictModel]]
-    # "multiple_choice" requests go to a backend's ``score``, "generation" to its ``generate``.
+    # "multiple_choice" requests go to a backend's ``loglikelihoods``, "generation" to its ``generate``.
     output_type: ClassVar[str] = "multiple_choice"
+    # The model the backend's results are validated and stored as.
+    result_type: ClassVar[type[BaseModel]] = MultipleChoiceResult
 
-    def __init__(self, params: dict[str, Any] | None = None, data_dir: str | Path | None = None):
+    def __init__(self, params: dict[str, Any] | None = None, data: DataRoots | None = None):
+        self.data = data if data is not None else DataRoots.from_env()
         self.params_passed = dict(params or {})
         self.params = validate(self.Params, self.params_passed, f"parameters for task {self.name!r}")
 
@@ -97,8 +100,10 @@ class Task(ABC):
         """Every request of this run, in a stable order."""
 
     @abstractmethod
-    def score(self, requests: list, results: list) -> tuple[dict, list[dict]]:
-        """Return (scores, per-item sample records) for results aligned with ``requests``."""
+    def aggregate(self, requests: list, results: list) -> tuple[dict, list[dict]]:
+        """Return (scores, per-item sample records) for results aligned with ``requests``.
+
+        Items that failed are left out of both lists by the runner."""
 
     def run_metadata(self) -> dict[str, Any]:
         """Task-specific facts for the results record (data source, few-shot selection, ...)."""

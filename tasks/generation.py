@@ -11,13 +11,13 @@ prompts (over all responses).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from evalsuite.config import StrictModel
+from evalsuite.data import DataRoots
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.registry import register_task
 from evalsuite.results import read_jsonl
@@ -92,22 +92,22 @@ class GenerationTask(Task):
     description = "Sample N responses per prompt (AlpacaEval, MT-Bench or your file) and measure their diversity"
     Params = GenerationParams
     output_type = "generation"
+    result_type = GenerationResult
 
-    def __init__(self, params: dict[str, Any] | None = None, data_dir: str | Path | None = None):
-        super().__init__(params, data_dir)
-        self.source, self.prompts = self._load_prompts(data_dir)
+    def __init__(self, params: dict[str, Any] | None = None, data: DataRoots | None = None):
+        super().__init__(params, data)
+        self.source, self.prompts = self._load_prompts()
         if self.params.limit:
             self.prompts = self.prompts[: self.params.limit]
 
-    def _load_prompts(self, data_dir: str | Path | None) -> tuple[str, list[Prompt]]:
+    def _load_prompts(self) -> tuple[str, list[Prompt]]:
         p = self.params
         if p.prompts in BUILTIN_PROMPT_SETS:
             filename, field, id_field = BUILTIN_PROMPT_SETS[p.prompts]
-            root = Path(data_dir) if data_dir else (Path(os.environ["EVALSUITE_DATA_DIR"]) if os.environ.get("EVALSUITE_DATA_DIR") else None)
-            if root is not None:
-                path = root / "judging" / filename
+            if self.data.judging is not None:
+                path = self.data.judging / filename
                 if not path.is_file():
-                    raise DataError(f"prompt set {p.prompts!r} not found at {path}; EVALSUITE_DATA_DIR should hold judging/{filename}")
+                    raise DataError(f"prompt set {p.prompts!r} not found at {path}; the data folder should hold judging/{filename}")
                 return str(path), _prompts_from_records(path, _read_records(path), field, id_field)
             if p.prompts == "alpaca_eval":
                 import datasets
@@ -135,7 +135,7 @@ class GenerationTask(Task):
                 requests.append(GenerationRequest(key=prompt.id, group=prompt.id, prompt=prompt.text, sampling=sampling))
         return requests
 
-    def score(self, requests: list[GenerationRequest], results: list[GenerationResult]) -> tuple[dict, list[dict]]:
+    def aggregate(self, requests: list[GenerationRequest], results: list[GenerationResult]) -> tuple[dict, list[dict]]:
         from evalsuite.metrics.suite import SuiteConfig, diversity_report
 
         samples, texts, groups = [], [], []

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from evalsuite.config import StrictModel
+from evalsuite.data import DataRoots
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.provenance import sha256_text
 from evalsuite.task import MultipleChoiceRequest, MultipleChoiceResult, Task
@@ -143,14 +143,6 @@ def read_csv_rows(path: Path, layout: CSVLayout, num_options: int) -> list[MCRow
     return rows
 
 
-def resolve_data_root(explicit: str | Path | None) -> Path | None:
-    """The folder holding one subfolder per benchmark: --data-dir, else $EVALSUITE_DATA_DIR/benchmarks, else None (Hub)."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("EVALSUITE_DATA_DIR")
-    return Path(env) / "benchmarks" if env else None
-
-
 class MultipleChoiceTask(Task):
     """A CSV multiple-choice benchmark; subclasses set ``spec`` (and may override ``load_hub_rows``)."""
 
@@ -158,8 +150,8 @@ class MultipleChoiceTask(Task):
     Params = MCParams
     output_type = "multiple_choice"
 
-    def __init__(self, params: dict[str, Any] | None = None, data_dir: str | Path | None = None):
-        super().__init__(params)
+    def __init__(self, params: dict[str, Any] | None = None, data: DataRoots | None = None):
+        super().__init__(params, data)
         spec = self.spec
         subjects = self.params.subjects or sorted(spec.subjects)
         unknown = [s for s in subjects if s not in spec.subjects]
@@ -175,15 +167,15 @@ class MultipleChoiceTask(Task):
         self.prompt = spec.prompts[prompt_name]
         if self.params.shots and not spec.fewshot_split:
             raise ConfigError(f"{spec.name} has no few-shot split, so shots must be 0 (got {self.params.shots})")
-        self.data_folder = self._locate(data_dir)
+        self.data_folder = self._locate()
         self._rows: dict[tuple[str, str], list[MCRow]] = {}
 
     # -- data -----------------------------------------------------------------
 
-    def _locate(self, data_dir: str | Path | None) -> Path | None:
+    def _locate(self) -> Path | None:
         folder = Path(self.spec.data_folder)
         if not folder.is_absolute():
-            root = resolve_data_root(data_dir)
+            root = self.data.benchmarks
             if root is None:
                 return None
             folder = root / folder
@@ -264,7 +256,7 @@ class MultipleChoiceTask(Task):
 
     # -- scoring --------------------------------------------------------------
 
-    def score(self, requests: list[MultipleChoiceRequest], results: list[MultipleChoiceResult]) -> tuple[dict, list[dict]]:
+    def aggregate(self, requests: list[MultipleChoiceRequest], results: list[MultipleChoiceResult]) -> tuple[dict, list[dict]]:
         samples = []
         for request, result in zip(requests, results, strict=True):
             subject, index = request.key.rsplit("/", 1)

@@ -1,0 +1,60 @@
+"""The backend interface: what the runner, the server and the jobs may ask of a model.
+
+A backend is registered by name in :data:`evalsuite.registry.BACKENDS` as a
+class with a ``Config`` (a :class:`~evalsuite.config.StrictModel` validating its
+``-B key=value`` options) and a constructor taking that config. It declares
+what it can do in ``capabilities``; the runner asks those, never ``getattr``.
+
+Both compute methods take one group's requests and yield ``(indices, results)``
+batch by batch, where ``indices`` point into the given list; the runner stores
+each batch as it arrives. A result may be an :class:`ItemFailure` instead: the
+runner records it as failed, does not store it, and a rerun tries it again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Iterator, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from evalsuite.backends.identity import ModelFingerprint
+    from evalsuite.config import StrictModel
+    from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, MultipleChoiceResult
+
+
+class ItemFailure(BaseModel):
+    """One request that failed after the backend's own retries (never stored; retried on rerun)."""
+
+    error: str
+
+
+class Capabilities(BaseModel):
+    loglikelihoods: bool = False  # multiple-choice scoring (prompt log-probabilities)
+    generate: bool = False
+    execute: bool = False  # runs programs (the code-execution sandbox)
+    exact_recompute: bool = False  # can recompute items in full precision (``loglikelihoods_exact``)
+    reduced_precision: bool = False  # this configuration computes in reduced precision (not exact)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: ClassVar[str]
+    Config: ClassVar[type["StrictModel"]]
+    fingerprint: "ModelFingerprint"
+    capabilities: Capabilities
+
+    def loglikelihoods(
+        self, requests: list["MultipleChoiceRequest"]
+    ) -> Iterator[tuple[list[int], list["MultipleChoiceResult | ItemFailure"]]]:
+        """Log-likelihood of each continuation given the request's context."""
+        ...
+
+    def generate(
+        self, requests: list["GenerationRequest"]
+    ) -> Iterator[tuple[list[int], list["GenerationResult | ItemFailure"]]]:
+        """``sampling.n`` responses to each request."""
+        ...
+
+    def close(self) -> None:
+        ...
