@@ -1,0 +1,1 @@
+"""Code execution: the sandbox, its child program, the HumanEval task and pass@k."""

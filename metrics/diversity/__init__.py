@@ -1,0 +1,1 @@
+"""Diversity statistics over generated text."""

@@ -1,0 +1,1 @@
+"""Judging statistics: win rates, Bradley-Terry, agreement."""

@@ -1,0 +1,1 @@
+"""Tasks whose requests are judge prompts and whose scoring parses verdicts."""
