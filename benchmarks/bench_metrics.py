@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from evalsuite.metrics import distinct_n, ngram_entropy, repetition, self_bleu, tokenize
-from evalsuite.metrics.ngrams import encode
+from evalsuite.metrics.diversity.ngrams import encode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def check_fast_bleu(toks, ours, fb, tol=1e-9):
 
 
 def ours_scores(token_lists, smoothing):
-    from evalsuite.metrics.self_bleu import self_bleu_scores
+    from evalsuite.metrics.diversity.self_bleu import self_bleu_scores
 
     enc = encode(token_lists)
     return self_bleu_scores(enc, np.zeros(enc.n_docs, dtype=np.int64), 1, 4, smoothing)

@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from evalsuite.sandbox import SandboxLimits, run_program
-from evalsuite.tasks.humaneval import evaluate
+from evalsuite.execution.sandbox import SandboxLimits, run_program
+from evalsuite.execution.humaneval import evaluate
 
 VARIANTS = {
     "full (default)": SandboxLimits(),

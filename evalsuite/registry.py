@@ -49,7 +49,7 @@ def load_reference(reference: str) -> Any:
 class Registry(Generic[T]):
     """Names to objects (classes, functions), loaded on first use."""
 
-    def __init__(self, kind: str, builtins: str | None = None, group: str | None = None):
+    def __init__(self, kind: str, builtins: tuple[str, ...] = (), group: str | None = None):
         self.kind = kind
         self.group = group if group is not None else ENTRY_POINT_GROUPS.get(kind)
         self._builtins = builtins
@@ -86,8 +86,8 @@ class Registry(Generic[T]):
         if self._loaded:
             return
         self._loaded = True
-        if self._builtins:
-            importlib.import_module(self._builtins)
+        for module in self._builtins:
+            importlib.import_module(module)
         if self.group:
             for entry in metadata.entry_points(group=self.group):
                 # Built-ins win over an outside package that reuses their name.
@@ -121,11 +121,12 @@ class Registry(Generic[T]):
         return entry
 
 
-TASKS: Registry[Any] = Registry("task", builtins="evalsuite.tasks")
-BACKENDS: Registry[Any] = Registry("backend", builtins="evalsuite.backends")
-TRAINER_METHODS: Registry[Any] = Registry("trainer method", builtins="evalsuite.trainers.methods")
-REWARDS: Registry[Any] = Registry("reward", builtins="evalsuite.trainers.rewards")
-METRICS: Registry[Any] = Registry("metric", builtins="evalsuite.metrics.catalog")
+# Each registry imports these modules (by name) on its first lookup; they register the built-ins.
+TASKS: Registry[Any] = Registry("task", builtins=("evalsuite.tasks", "evalsuite.execution"))
+BACKENDS: Registry[Any] = Registry("backend", builtins=("evalsuite.backends",))
+TRAINER_METHODS: Registry[Any] = Registry("trainer method", builtins=("evalsuite.trainers.methods",))
+REWARDS: Registry[Any] = Registry("reward", builtins=("evalsuite.trainers.rewards",))
+METRICS: Registry[Any] = Registry("metric", builtins=("evalsuite.metrics.catalog",))
 
 # Task files (``--task path/to/task.yaml``): a suffix maps to a loader, installed by evalsuite.tasks.
 _FILE_LOADERS: dict[str, Callable[[Path], Any]] = {}

@@ -7,17 +7,17 @@ Pure functions over a list of strings (or of token lists) returning a
 used; the embedding metrics import sentence-transformers when they are called.
 """
 
-from evalsuite.metrics.compression import compression_ratio, length_stats
-from evalsuite.metrics.distinct import distinct_n, ead
-from evalsuite.metrics.embedding import embedding_diversity, vendi_score
-from evalsuite.metrics.entropy import diversity_entropy, ngram_entropy, normalized_entropy
-from evalsuite.metrics.io import Record, read_records
-from evalsuite.metrics.lengths import match_lengths
-from evalsuite.metrics.ngrams import Encoded, encode
-from evalsuite.metrics.repetition import repetition
+from evalsuite.metrics.diversity.compression import compression_ratio, length_stats
+from evalsuite.metrics.diversity.distinct import distinct_n, ead
+from evalsuite.metrics.diversity.embedding import embedding_diversity, vendi_score
+from evalsuite.metrics.diversity.entropy import diversity_entropy, ngram_entropy, normalized_entropy
+from evalsuite.metrics.diversity.io import Record, read_records
+from evalsuite.metrics.diversity.lengths import match_lengths
+from evalsuite.metrics.diversity.ngrams import Encoded, encode
+from evalsuite.metrics.diversity.repetition import repetition
 from evalsuite.metrics.result import METRICS_VERSION, MetricResult, check_comparable
-from evalsuite.metrics.self_bleu import self_bleu
-from evalsuite.metrics.tokenize import TOKENIZERS, tokenize
+from evalsuite.metrics.diversity.self_bleu import self_bleu
+from evalsuite.metrics.diversity.tokenize import TOKENIZERS, tokenize
 
 __all__ = [
     "METRICS_VERSION",

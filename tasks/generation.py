@@ -3,7 +3,7 @@
 Prompt sets: the 805 AlpacaEval instructions and the 80 MT-Bench questions
 (first turns) from ``$EVALSUITE_DATA_DIR/judging`` (AlpacaEval from the Hub when
 not local), or a user's JSONL / JSON file. Every sample is stored (a killed run
-resumes prompt by prompt); the scores are :func:`evalsuite.metrics.suite.diversity_report`
+resumes prompt by prompt); the scores are :func:`evalsuite.metrics.diversity.suite.diversity_report`
 within prompts (across a prompt's N samples, averaged over prompts) and across
 prompts (over all responses).
 """
@@ -136,7 +136,7 @@ class GenerationTask(Task):
         return requests
 
     def aggregate(self, requests: list[GenerationRequest], results: list[GenerationResult]) -> tuple[dict, list[dict]]:
-        from evalsuite.metrics.suite import SuiteConfig, diversity_report
+        from evalsuite.metrics.diversity.suite import SuiteConfig, diversity_report
 
         samples, texts, groups = [], [], []
         for prompt, result in zip(self.prompts, results, strict=True):

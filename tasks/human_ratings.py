@@ -26,8 +26,8 @@ from pydantic import BaseModel
 
 from evalsuite.errors import DataError
 from evalsuite.results import atomic_write_text, read_jsonl
-from evalsuite.tasks.judge_panel import Item
-from evalsuite.tasks.rubric import Rubric
+from evalsuite.tasks.judging.items import Item
+from evalsuite.tasks.judging.rubric import Rubric
 
 
 def _item_id(item: Item, salt: str) -> str:
@@ -144,7 +144,7 @@ class HumanRatingsResult(BaseModel):
 
 def import_ratings(sheet_dir: str | Path, rating_files: list[str | Path], panel_dir: str | Path | None = None,
                    n_boot: int = 1000, seed: int = 0) -> HumanRatingsResult:
-    from evalsuite.metrics.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, spearman
+    from evalsuite.metrics.judging.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, spearman
     from evalsuite.metrics.bootstrap import mean_ci
 
     key = json.loads(Path(sheet_dir, "key.json").read_text(encoding="utf-8"))

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from evalsuite.errors import ConfigError, DataError
-from evalsuite.metrics.pairwise import (
+from evalsuite.metrics.judging.pairwise import (
     FLIP, LOSS, TIE, WIN, bradley_terry, combine_orders, longer_answer_win_share, position_bias,
     preference_value, soft_win_rate, win_rate,
 )

@@ -85,8 +85,8 @@ def _pairs(items: list[Item]) -> tuple[list[tuple[Item, Item]], dict[str, int]]:
 def run_pairwise(
     run_dirs: list[str | Path], judges: list[JudgeSpec], store: ResultStore, n_boot: int = 1000, seed: int = 0
 ) -> tuple[PairwiseResult, list[dict[str, Any]]]:
-    from evalsuite.metrics.pairwise import bradley_terry, combine_orders, longer_answer_win_share, position_bias, win_rate
-    from evalsuite.metrics.verdicts import pairwise_outcome, parse_pairwise
+    from evalsuite.metrics.judging.pairwise import bradley_terry, combine_orders, longer_answer_win_share, position_bias, win_rate
+    from evalsuite.tasks.judging.verdicts import pairwise_outcome, parse_pairwise
 
     if len(run_dirs) < 2:
         raise DataError("pairwise judging needs at least two runs")

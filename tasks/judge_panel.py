@@ -25,7 +25,8 @@ from evalsuite.errors import DataError, EvalsuiteError
 from evalsuite.provenance import GitState, git_state, package_versions
 from evalsuite.results import atomic_write_text, read_jsonl, write_jsonl
 from evalsuite.store import ResultStore, request_hash, run_key
-from evalsuite.tasks.rubric import Rubric
+from evalsuite.tasks.judging.items import Item, load_items, run_labels  # noqa: F401
+from evalsuite.tasks.judging.rubric import Rubric
 
 
 class JudgeSpec(StrictModel):
@@ -39,45 +40,6 @@ class JudgeSpec(StrictModel):
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0)
     backoff: float = Field(1.0, ge=0)
-
-
-class Item(BaseModel):
-    label: str  # which run (checkpoint) the answer comes from; kept out of the judge prompt
-    prompt_id: str
-    sample_index: int
-    question: str
-    answer: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.label}/{self.prompt_id}/{self.sample_index}"
-
-
-def run_labels(run_dirs: list[str | Path]) -> list[str]:
-    """Readable, unique labels for runs: the folder name, or parent/name when names repeat."""
-    paths = [Path(p).resolve() for p in run_dirs]
-    names = [p.name for p in paths]
-    labels = names if len(set(names)) == len(names) else [f"{p.parent.name}/{p.name}" for p in paths]
-    if len(set(labels)) != len(labels):
-        raise DataError(f"cannot tell the runs apart by folder name: {labels}; give them distinct folders")
-    return labels
-
-
-def load_items(run_dirs: list[str | Path], samples_per_prompt: int = 1) -> list[Item]:
-    """Answers from generation runs (``samples.jsonl``), the first ``samples_per_prompt`` per prompt."""
-    items = []
-    for run, label in zip(map(Path, run_dirs), run_labels(run_dirs)):
-        path = run / "samples.jsonl"
-        if not path.is_file():
-            raise DataError(f"{run}: no samples.jsonl; pass run directories written by `evalsuite run --task generate`")
-        for number, record in enumerate(read_jsonl(path)):
-            missing = [f for f in ("prompt_id", "sample_index", "prompt", "response") if f not in record]
-            if missing:
-                raise DataError(f"{path}: record {number}: missing field(s) {', '.join(missing)}")
-            if record["sample_index"] < samples_per_prompt:
-                items.append(Item(label=label, prompt_id=str(record["prompt_id"]), sample_index=record["sample_index"],
-                                  question=record["prompt"], answer=record["response"]))
-    return items
 
 
 class DimensionStats(BaseModel):
@@ -136,7 +98,7 @@ def run_panel(
     items: list[Item], judges: list[JudgeSpec], rubric: Rubric, store: ResultStore, seed: int = 0,
     n_boot: int = 1000,
 ) -> tuple[PanelResult, list[dict[str, Any]]]:
-    from evalsuite.metrics.verdicts import parse_rubric
+    from evalsuite.tasks.judging.verdicts import parse_rubric
 
     if not items:
         raise DataError("nothing to judge: the runs have no samples")
@@ -208,7 +170,7 @@ def _scores(items, records, rubric: Rubric, n_boot: int, seed: int) -> dict[str,
 
 
 def _agreement(items, records, judges: list[JudgeSpec], rubric: Rubric) -> dict[str, AgreementStats]:
-    from evalsuite.metrics.agreement import fleiss_kappa, krippendorff_alpha
+    from evalsuite.metrics.judging.agreement import fleiss_kappa, krippendorff_alpha
 
     refs = [item.ref for item in items]
     grid: dict[tuple[str, str], dict[str, float]] = {

@@ -52,7 +52,7 @@ class MTBenchResult(BaseModel):
 def run_mt_bench(run_dirs: list[str | Path], judges: list[JudgeSpec], store: ResultStore, judging_dir: str | Path,
                  n_boot: int = 1000, seed: int = 0) -> tuple[MTBenchResult, list[dict[str, Any]]]:
     from evalsuite.metrics.bootstrap import mean_ci
-    from evalsuite.metrics.verdicts import parse_rating
+    from evalsuite.tasks.judging.verdicts import parse_rating
 
     judging_dir = Path(judging_dir)
     templates = {t["name"]: t for t in _jsonl(judging_dir / "mt_bench_judge_prompts.jsonl")}

@@ -14,7 +14,7 @@ ALLOWED = {
     "reports": {"evalsuite.reports", "evalsuite.errors", "evalsuite.results", "evalsuite.metrics", "evalsuite.terminal"},
     "tasks": {"evalsuite.tasks", "evalsuite.metrics", "evalsuite.errors", "evalsuite.config", "evalsuite.registry",
               "evalsuite.task", "evalsuite.provenance", "evalsuite.results", "evalsuite.store", "evalsuite.backends",
-              "evalsuite.sandbox"},
+              "evalsuite.execution.sandbox"},
 }
 CORE_FORBIDDEN = ("evalsuite.tasks", "evalsuite.trainers", "evalsuite.reports")
 

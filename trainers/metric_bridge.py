@@ -39,10 +39,10 @@ def cosine_matrix(texts: list[str], embedding: str = "lexical") -> list[list[flo
     """Pairwise cosine similarities of ``texts``.
 
     ``lexical`` compares token-count vectors (no model needed); any other value names a sentence-transformers
-    model (Hub id or local directory) embedded through ``evalsuite.metrics.embedding``.
+    model (Hub id or local directory) embedded through ``evalsuite.metrics.diversity.embedding``.
     """
     if embedding != "lexical":
-        from evalsuite.metrics.embedding import embed
+        from evalsuite.metrics.diversity.embedding import embed
 
         x = embed(texts, embedding)
         return (x @ x.T).tolist()

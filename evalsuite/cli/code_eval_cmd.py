@@ -17,7 +17,7 @@ DESCRIPTION = "Run code samples against HumanEval-style tests in a sandbox; repo
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from evalsuite.sandbox import SandboxLimits
+    from evalsuite.execution.sandbox import SandboxLimits
 
     d = SandboxLimits()
     p = subparsers.add_parser("code-eval", help=DESCRIPTION, description=DESCRIPTION)
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from evalsuite.cli.display import ProgressBar
-    from evalsuite.sandbox import SandboxLimits
-    from evalsuite.tasks.humaneval import evaluate, parse_ks
+    from evalsuite.execution.sandbox import SandboxLimits
+    from evalsuite.execution.humaneval import evaluate, parse_ks
 
     if bool(args.samples) == bool(args.canonical):
         raise ConfigError("give either a SAMPLES file or --canonical (to judge the canonical solutions), not both or neither")

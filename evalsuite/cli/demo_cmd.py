@@ -114,7 +114,7 @@ def run(args) -> int:
     from evalsuite.store import ResultStore
     from evalsuite.tasks.judge_pairwise import run_pairwise, write_pairwise
     from evalsuite.tasks.judge_panel import JudgeSpec, load_items, run_panel, write_panel
-    from evalsuite.tasks.rubric import load_rubric
+    from evalsuite.tasks.judging.rubric import load_rubric
     from evalsuite.trainers.pipeline import run_pipeline
 
     started = time.perf_counter()

@@ -97,7 +97,7 @@ def run_mt_bench_cmd(args: argparse.Namespace) -> int:
 def run_export_sheet(args: argparse.Namespace) -> int:
     from evalsuite.tasks.human_ratings import export_sheet
     from evalsuite.tasks.judge_panel import load_items
-    from evalsuite.tasks.rubric import load_rubric
+    from evalsuite.tasks.judging.rubric import load_rubric
 
     folder = export_sheet(load_items(args.runs, args.samples_per_prompt), load_rubric(args.rubric), args.out, seed=args.seed)
     print(f"wrote {folder / 'sheet.csv'} and {folder / 'form.html'} for raters; keep {folder / 'key.json'} to yourself")
@@ -188,7 +188,7 @@ def run_panel_cmd(args: argparse.Namespace) -> int:
     from evalsuite.runner import default_store_path
     from evalsuite.store import ResultStore
     from evalsuite.tasks.judge_panel import load_items, run_panel, write_panel
-    from evalsuite.tasks.rubric import load_rubric
+    from evalsuite.tasks.judging.rubric import load_rubric
 
     specs = judge_specs(args.judge, args.judges)
     rubric = load_rubric(args.rubric)

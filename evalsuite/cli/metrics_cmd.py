@@ -20,8 +20,8 @@ DESCRIPTION = "Diversity metrics (distinct-n, self-BLEU, entropy, repetition, co
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from evalsuite.metrics.suite import SuiteConfig
-    from evalsuite.metrics.tokenize import TOKENIZERS
+    from evalsuite.metrics.diversity.suite import SuiteConfig
+    from evalsuite.metrics.diversity.tokenize import TOKENIZERS
 
     defaults = SuiteConfig()
     p = subparsers.add_parser("metrics", help=DESCRIPTION, description=DESCRIPTION)
@@ -74,7 +74,7 @@ def _split_by_model(records) -> dict[str, list]:
 
 
 def _report(records, group_by, config):
-    from evalsuite.metrics.suite import diversity_report
+    from evalsuite.metrics.diversity.suite import diversity_report
 
     texts = [r.text for r in records]
     groups = [r.group for r in records] if group_by else None
@@ -127,11 +127,11 @@ def run(args) -> int:
 
     import numpy as np
 
-    from evalsuite.metrics.io import read_records
-    from evalsuite.metrics.lengths import match_lengths
-    from evalsuite.metrics.ngrams import encode
+    from evalsuite.metrics.diversity.io import read_records
+    from evalsuite.metrics.diversity.lengths import match_lengths
+    from evalsuite.metrics.diversity.ngrams import encode
     from evalsuite.metrics.result import METRICS_VERSION
-    from evalsuite.metrics.suite import SuiteConfig
+    from evalsuite.metrics.diversity.suite import SuiteConfig
 
     if args.length_matched and not args.compare:
         raise ConfigError("--length-matched compares two files: add --compare OTHER.jsonl")

@@ -10,9 +10,9 @@ import pytest
 
 from evalsuite.cli import main
 from evalsuite.errors import DataError
-from evalsuite.metrics.pass_at_k import pass_at_k
-from evalsuite.sandbox import SandboxLimits
-from evalsuite.tasks.humaneval import (
+from evalsuite.execution.pass_at_k import pass_at_k
+from evalsuite.execution.sandbox import SandboxLimits
+from evalsuite.execution.humaneval import (
     PARTIAL, assemble_program, evaluate, load_problems, load_result, load_samples, parse_ks,
 )
 

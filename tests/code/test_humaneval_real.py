@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from evalsuite.sandbox import SandboxLimits
-from evalsuite.tasks.humaneval import evaluate, load_problems
+from evalsuite.execution.sandbox import SandboxLimits
+from evalsuite.execution.humaneval import evaluate, load_problems
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.pass_at_k import pass_at_k, pass_at_k_table
+from evalsuite.execution.pass_at_k import pass_at_k, pass_at_k_table
 
 
 def direct(n: int, c: int, k: int) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.sandbox import SandboxLimits, probe, run_many, run_program
+from evalsuite.execution.sandbox import SandboxLimits, probe, run_many, run_program
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = SandboxLimits(timeout_s=3, cpu_s=3, memory_mb=256, nproc=8, guard=False)
@@ -226,7 +226,7 @@ def test_child_as_an_ordinary_user_gets_user_network_and_pid_namespaces(tmp_path
     import json
     import subprocess
 
-    from evalsuite.sandbox import _CHILD
+    from evalsuite.execution.sandbox import _CHILD
 
     tmp_path.chmod(0o777)
     (tmp_path / "program.py").write_text("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalsuite.errors import ConfigError, DataError
-from evalsuite.metrics.agreement import cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha, spearman
+from evalsuite.metrics.judging.agreement import cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha, spearman
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C:
 # 4 observers x 12 units with missing values (unit 12 has one value: unpairable).
@@ -98,7 +98,7 @@ def test_agreement_backends_are_imported_lazily():
     import sys
 
     code = (
-        "import sys, evalsuite.metrics.agreement, evalsuite.metrics.pairwise, evalsuite.metrics.verdicts; "
+        "import sys, evalsuite.metrics.judging.agreement, evalsuite.metrics.judging.pairwise, evalsuite.tasks.judging.verdicts; "
         "print(sorted(m for m in ('krippendorff', 'statsmodels', 'sklearn', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import minimize
 
 from evalsuite.errors import DataError
-from evalsuite.metrics.pairwise import bradley_terry
+from evalsuite.metrics.judging.pairwise import bradley_terry
 
 
 def _random_tournament(seed: int, k: int = 5, n: int = 300):

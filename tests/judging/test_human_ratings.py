@@ -17,7 +17,7 @@ from sklearn.metrics import cohen_kappa_score
 from evalsuite.errors import DataError
 from evalsuite.tasks.human_ratings import export_sheet, import_ratings
 from evalsuite.tasks.judge_panel import load_items
-from evalsuite.tasks.rubric import load_rubric
+from evalsuite.tasks.judging.rubric import load_rubric
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 DIMS = ["task_completion", "naturalness", "tone_style_fit", "informativeness"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from evalsuite.metrics.verdicts import parse_pairwise, parse_rating
+from evalsuite.tasks.judging.verdicts import parse_pairwise, parse_rating
 
 pytestmark = pytest.mark.integration
 

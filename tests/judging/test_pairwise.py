@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from evalsuite.errors import DataError
-from evalsuite.metrics.pairwise import (
+from evalsuite.metrics.judging.pairwise import (
     combine_orders, longer_answer_win_share, position_bias, preference_value, soft_win_rate, win_rate,
 )
 

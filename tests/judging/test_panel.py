@@ -16,7 +16,7 @@ import pytest
 
 from evalsuite.store import ResultStore
 from evalsuite.tasks.judge_panel import JudgeSpec, load_items, run_panel
-from evalsuite.tasks.rubric import load_rubric
+from evalsuite.tasks.judging.rubric import load_rubric
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 DIMS = ["task_completion", "naturalness", "tone_style_fit", "informativeness"]

@@ -8,7 +8,7 @@ import pytest
 
 from evalsuite.errors import ConfigError
 
-from evalsuite.metrics.verdicts import parse_pairwise, parse_pairwise_scores, parse_rating, parse_rubric, summarize
+from evalsuite.tasks.judging.verdicts import parse_pairwise, parse_pairwise_scores, parse_rating, parse_rubric, summarize
 
 
 @pytest.mark.parametrize(
@@ -81,8 +81,8 @@ def test_summarize_counts_reasons():
 
 
 def test_pairwise_outcome_for_either_position_feeds_combine_orders():
-    from evalsuite.metrics.pairwise import combine_orders
-    from evalsuite.metrics.verdicts import pairwise_outcome
+    from evalsuite.metrics.judging.pairwise import combine_orders
+    from evalsuite.tasks.judging.verdicts import pairwise_outcome
 
     # Model shown as A in order 1 and as B in order 2; the judge prefers A both times (position bias).
     first, second = parse_pairwise("[[A]]"), parse_pairwise("[[A]]")

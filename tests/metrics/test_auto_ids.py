@@ -1,7 +1,7 @@
 """The byte-level ``auto`` token ids against the regex tokenizer they replace.
 
 ``encode(texts, "auto")`` numbers tokens without creating them as strings
-(evalsuite.metrics.auto_ids); ``tokenize(texts, "auto")`` runs ``_AUTO_RE``.
+(evalsuite.metrics.diversity.auto_ids); ``tokenize(texts, "auto")`` runs ``_AUTO_RE``.
 Both must cut every text into the same tokens, and equal ids must mean equal
 tokens.
 """
@@ -11,8 +11,8 @@ import random
 import numpy as np
 import pytest
 
-from evalsuite.metrics import auto_ids, tokenize
-from evalsuite.metrics.auto_ids import auto_token_ids
+from evalsuite.metrics.diversity import auto_ids, tokenize
+from evalsuite.metrics.diversity.auto_ids import auto_token_ids
 
 
 def assert_same_tokens(texts, lowercase=False):

@@ -161,7 +161,7 @@ def test_repetition_hand_checked():
 
 
 def test_subset_of_an_encoded_corpus_counts_like_a_fresh_one():
-    from evalsuite.metrics.ngrams import encode
+    from evalsuite.metrics.diversity.ngrams import encode
 
     texts = ["a b c d", "x y", "a b x", "q r s t u"]
     enc = encode(texts)
@@ -176,7 +176,7 @@ def test_subset_of_an_encoded_corpus_counts_like_a_fresh_one():
 
 @pytest.mark.parametrize("bound", [1, 7, 2**20, 2**40, 2**62])
 def test_argsort_bounded_is_a_stable_argsort(bound):
-    from evalsuite.metrics.ngrams import argsort_bounded
+    from evalsuite.metrics.diversity.ngrams import argsort_bounded
 
     keys = np.random.default_rng(bound).integers(0, bound, 5000, dtype=np.int64)
     order, sorted_keys = argsort_bounded(keys, bound)  # 2**62 takes the np.argsort path

@@ -10,8 +10,8 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 from evalsuite.errors import ConfigError
 from evalsuite.metrics import self_bleu, tokenize
-from evalsuite.metrics.ngrams import encode
-from evalsuite.metrics.self_bleu import closest_other_length, self_bleu_scores
+from evalsuite.metrics.diversity.ngrams import encode
+from evalsuite.metrics.diversity.self_bleu import closest_other_length, self_bleu_scores
 
 TOL = 1e-9
 

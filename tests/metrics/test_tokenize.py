@@ -4,8 +4,8 @@ from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
 
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.metrics import tokenize
-from evalsuite.metrics.ngrams import encode
-from evalsuite.metrics.tokenize import tokenize_13a, tokenize_zh
+from evalsuite.metrics.diversity.ngrams import encode
+from evalsuite.metrics.diversity.tokenize import tokenize_13a, tokenize_zh
 
 
 @pytest.mark.integration

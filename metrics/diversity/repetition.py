@@ -22,7 +22,7 @@ import numpy as np
 
 from evalsuite.errors import ConfigError
 from evalsuite.metrics.common import finish, group_index, group_means, weighted_mean
-from evalsuite.metrics.ngrams import Encoded, as_encoded
+from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded
 from evalsuite.metrics.result import MetricResult
 
 KINDS = ("seq-rep", "rep-w", "rep-r", "rate", "duplicates")

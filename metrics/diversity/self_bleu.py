@@ -33,7 +33,7 @@ import numpy as np
 
 from evalsuite.errors import ConfigError
 from evalsuite.metrics.common import check_mode, finish, group_index
-from evalsuite.metrics.ngrams import Encoded, as_encoded
+from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded
 from evalsuite.metrics.result import MetricResult
 
 SMOOTHINGS = ("method1", "exp", "floor", "none")

@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.compression import compression_ratio, length_stats
-from evalsuite.metrics.distinct import distinct_n, ead
-from evalsuite.metrics.entropy import ngram_entropy, normalized_entropy
-from evalsuite.metrics.ngrams import encode
-from evalsuite.metrics.repetition import repetition
+from evalsuite.metrics.diversity.compression import compression_ratio, length_stats
+from evalsuite.metrics.diversity.distinct import distinct_n, ead
+from evalsuite.metrics.diversity.entropy import ngram_entropy, normalized_entropy
+from evalsuite.metrics.diversity.ngrams import encode
+from evalsuite.metrics.diversity.repetition import repetition
 from evalsuite.metrics.result import MetricResult
-from evalsuite.metrics.self_bleu import SMOOTHINGS
+from evalsuite.metrics.diversity.self_bleu import SMOOTHINGS
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def diversity_report(
     ``within`` is present when ``groups`` is given and some prompt has at
     least two samples.
     """
-    from evalsuite.metrics.self_bleu import self_bleu
+    from evalsuite.metrics.diversity.self_bleu import self_bleu
 
     c = config
     enc = encode(texts, c.tokenizer, c.lowercase)
@@ -90,7 +90,7 @@ def diversity_report(
         out["compression"] = compression_ratio(texts, **{**kw, "n_boot": min(c.n_boot, 100)})
         out["length"] = length_stats(texts, c.tokenizer, c.lowercase, **kw)
         if c.embedding_model:
-            from evalsuite.metrics.embedding import embed, embedding_diversity, vendi_score
+            from evalsuite.metrics.diversity.embedding import embed, embedding_diversity, vendi_score
 
             x = embed(list(texts), c.embedding_model)
             out["embedding-distance"] = embedding_diversity(x, **kw)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalsuite.errors import DataError
-from evalsuite.metrics.auto_ids import auto_token_ids
-from evalsuite.metrics.tokenize import SEP, check_strings, check_tokenizer, flat_tokens, is_pretokenized, tokenize
+from evalsuite.metrics.diversity.auto_ids import auto_token_ids
+from evalsuite.metrics.diversity.tokenize import SEP, check_strings, check_tokenizer, flat_tokens, is_pretokenized, tokenize
 
 
 

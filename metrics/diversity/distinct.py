@@ -21,7 +21,7 @@ import numpy as np
 
 from evalsuite.errors import ConfigError
 from evalsuite.metrics.common import finish, group_means, weighted_mean
-from evalsuite.metrics.ngrams import Encoded, as_encoded, unique_sorted
+from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded, unique_sorted
 from evalsuite.metrics.result import MetricResult
 
 LEVELS = ("corpus", "response")

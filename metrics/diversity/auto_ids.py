@@ -35,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from evalsuite.metrics.tokenize import _CJK, _MARKS, SEP, _normalize_auto
+from evalsuite.metrics.diversity.tokenize import _CJK, _MARKS, SEP, _normalize_auto
 
 SPACE, WORD, MARK, SINGLE = 0, 1, 2, 3
 _MIX = np.uint64(0x9E3779B97F4A7C15)

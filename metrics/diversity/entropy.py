@@ -18,9 +18,9 @@ import numpy as np
 
 from evalsuite.errors import ConfigError
 from evalsuite.metrics.common import finish, group_means, weighted_mean
-from evalsuite.metrics.ngrams import Encoded, as_encoded, unique_inverse
+from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded, unique_inverse
 from evalsuite.metrics.result import MetricResult
-from evalsuite.metrics.tokenize import tokenize
+from evalsuite.metrics.diversity.tokenize import tokenize
 
 
 def _log_base(base: float | str) -> float:

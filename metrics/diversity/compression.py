@@ -17,7 +17,7 @@ import numpy as np
 
 from evalsuite.errors import DataError
 from evalsuite.metrics.common import finish, group_means, weighted_mean
-from evalsuite.metrics.ngrams import as_encoded
+from evalsuite.metrics.diversity.ngrams import as_encoded
 from evalsuite.metrics.result import MetricResult
 
 # Sentence-final punctuation as the auto tokenizer emits it (after NFKC).
@@ -116,7 +116,7 @@ def length_stats(
 
 
 def _sentence_counts(texts, enc) -> np.ndarray:
-    from evalsuite.metrics.tokenize import tokenize
+    from evalsuite.metrics.diversity.tokenize import tokenize
 
     if hasattr(texts, "ids"):
         raise DataError("length_stats needs texts or token lists, not an Encoded corpus")

@@ -23,10 +23,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from evalsuite.errors import ConfigError, DataError
-from evalsuite.metrics.pass_at_k import pass_at_k_table
+from evalsuite.execution.pass_at_k import pass_at_k_table
 from evalsuite.provenance import GitState, git_state, package_versions, sha256_file, sha256_text
 from evalsuite.results import atomic_write_text, write_jsonl
-from evalsuite.sandbox import ExecResult, Isolation, SandboxLimits, Status, probe, run_many
+from evalsuite.execution.sandbox import ExecResult, Isolation, SandboxLimits, Status, probe, run_many
 
 NAME = "code-eval"
 VERSION = "1"  # bump when program assembly or outcome semantics change
@@ -306,7 +306,7 @@ def evaluate(
     ``samples_path`` None judges the problems' canonical solutions. ``on_start(total, reused)``
     is told the sizes before judging begins.
     """
-    from evalsuite.sandbox import default_workers
+    from evalsuite.execution.sandbox import default_workers
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
