@@ -101,7 +101,7 @@ def main() -> None:
             str(BIN / "evalsuite"), "run", "--model", str(model), "--task", "mmlu",
             "-T", f"subjects={','.join(subjects)}", "-T", f"shots={args.shots}",
             *(["-T", f"limit={args.limit}"] if args.limit else []),
-            "--data-dir", str(data / "benchmarks"), "--out", str(tmp / "ours"),
+            "--data-dir", str(data), "--out", str(tmp / "ours"),
             "--store", str(tmp / "store.sqlite"), "--no-progress",
         ]
         load_before = os.getloadavg()

@@ -11,8 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from evalsuite.data import DataRoots
+from evalsuite.execution.executor import SandboxConfig, SandboxExecutor
+from evalsuite.execution.humaneval import HumanEvalTask
 from evalsuite.execution.sandbox import SandboxLimits, run_program
-from evalsuite.execution.humaneval import evaluate
+from evalsuite.runner import evaluate
+from evalsuite.store import ResultStore
 
 VARIANTS = {
     "full (default)": SandboxLimits(),
@@ -39,11 +43,14 @@ def main() -> None:
         print(f"{problems} not found; skipping the HumanEval run")
         return
     for workers in (1, 2):
-        with tempfile.TemporaryDirectory() as run:
+        with tempfile.TemporaryDirectory() as run, ResultStore(Path(run) / "store.sqlite") as store:
             start = time.monotonic()
-            result = evaluate(problems, None, run, [1], workers=workers)
+            executor = SandboxExecutor(SandboxConfig(workers=workers))
+            task = HumanEvalTask({"canonical": True, "ks": [1]}, data=DataRoots.from_root(data))
+            result = evaluate(task, executor, store, out_dir=run)
             print(f"HumanEval canonical, {workers} worker(s): {time.monotonic() - start:5.1f} s, "
-                  f"pass@1 {result.pass_at_k['pass@1'].value:.3f} ({result.isolation.summary()})")
+                  f"pass@1 {result.scores.pass_at_k['pass@1'].value:.3f} "
+                  f"({executor.fingerprint.isolation.summary()})")
 
 
 if __name__ == "__main__":

@@ -121,11 +121,12 @@ def bench_pretrain(root: Path, work: Path, sizes: list[str], steps: int) -> None
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments, default_data_collator
 
-    from evalsuite.trainers import pretrain
-    from evalsuite.trainers.recipe import PretrainStage
+    from evalsuite.trainers.chatml import chatml_tokenizer
+    from evalsuite.trainers.methods import pretrain
+    from evalsuite.trainers.methods.pretrain import PretrainStage
 
     texts = (root / "corpus.txt").read_text().splitlines()
-    tokenizer = pretrain.train_tokenizer(texts, 2000)
+    tokenizer = chatml_tokenizer(texts, 2000)
     print(f"\n== pretraining throughput (seq 256, batch 8, {steps} steps, {torch.get_num_threads()} thread(s)) ==")
     print(f"{'size':<8}{'params':>12}{'fp32 tok/s':>12}")
     for size in sizes:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, SerializeAsAny, ValidationError
 
 from evalsuite.errors import DataError
 from evalsuite.files import atomic_write_text
 from evalsuite.jsonl import read_jsonl, write_jsonl
 from evalsuite.provenance import GitState, git_state, package_versions
+from evalsuite.scores import Scores, typed_scores
 
 __all__ = [
-    "Provenance", "RunResult", "TaskSpec", "Timings", "load_result", "load_run", "register_result_kind",
+    "Provenance", "RunResult", "TaskSpec", "Timings", "load_result", "load_run", "register_result_kind", "result_kinds",
     "atomic_write_text", "read_jsonl", "write_jsonl",
 ]
 
@@ -88,7 +89,8 @@ class RunResult(BaseModel):
     failed: list[FailedItem] = Field(default_factory=list)
     store: str
     timings: Timings
-    scores: dict[str, Any]
+    # A registered score model (evalsuite.scores), chosen by its kind; a task's plain dict is typed on the way in.
+    scores: SerializeAsAny[Annotated[Scores, BeforeValidator(typed_scores)]]
 
 
 _KINDS: dict[str, type[BaseModel]] = {"run": RunResult}
@@ -98,6 +100,11 @@ def register_result_kind(kind: str, model: type[BaseModel]) -> type[BaseModel]:
     """Let :func:`load_result` read records whose ``kind`` is ``kind``."""
     _KINDS[kind] = model
     return model
+
+
+def result_kinds() -> list[str]:
+    """The record kinds :func:`load_result` can read now."""
+    return sorted(_KINDS)
 
 
 def load_result(folder_or_file: str | Path) -> BaseModel:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -21,7 +22,7 @@ from evalsuite.files import atomic_write_text
 from evalsuite.jsonl import write_jsonl
 from evalsuite.results import FailedItem, RunResult, TaskSpec, Timings, provenance
 from evalsuite.store import ResultStore, request_hash, run_key
-from evalsuite.task import GenerationResult, MultipleChoiceResult, Task
+from evalsuite.task import Task
 
 # A task's output type names the backend capability (and method) that computes its requests.
 COMPUTE_METHODS = {"multiple_choice": "loglikelihoods", "generation": "generate", "execution": "execute"}
@@ -48,39 +49,17 @@ def evaluate(
     started = time.perf_counter()
     requests = task.requests()
     resolved = task.resolved_params()
+    compute = _compute_method(task, backend)
     key = run_key(backend.fingerprint.store_key(), task.name, task.version, resolved)
     store.register_run(key, backend.fingerprint.store_key(), task.name, task.version, resolved)
     hashes = [request_hash(r.model_dump()) for r in requests]
     stored = store.fetch(key, hashes)
-    result_type = task.result_type
-    compute = _compute_method(task, backend)
-    results: list = [result_type.model_validate(stored[h]) if h in stored else None for h in hashes]
+    results: list = [task.result_type.model_validate(stored[h]) if h in stored else None for h in hashes]
     from_store = sum(r is not None for r in results)
-    done = from_store
     if progress:
-        progress(done, len(requests))
-
-    pending_by_group: dict[str, list[int]] = {}
-    for i, result in enumerate(results):
-        if result is None:
-            pending_by_group.setdefault(requests[i].group, []).append(i)
+        progress(from_store, len(requests))
     compute_started = time.perf_counter()
-    failed: list[FailedItem] = []
-    for positions in pending_by_group.values():
-        group_requests = [requests[i] for i in positions]
-        for local_indices, batch_results in compute(group_requests):
-            rows = []
-            for local, result in zip(local_indices, batch_results):
-                i = positions[local]
-                if isinstance(result, ItemFailure):
-                    failed.append(FailedItem(key=requests[i].key, error=result.error))
-                    continue
-                results[i] = result
-                rows.append((hashes[i], requests[i].key, result.model_dump()))
-            store.put_many(key, rows)
-            done += len(local_indices)
-            if progress:
-                progress(done, len(requests))
+    failed = _compute_pending(compute, requests, hashes, results, lambda rows: store.put_many(key, rows), progress)
     compute_seconds = time.perf_counter() - compute_started
 
     ok = [i for i, r in enumerate(results) if r is not None]
@@ -88,28 +67,22 @@ def evaluate(
     precision_check = None
     if task.output_type == "multiple_choice" and backend.capabilities.reduced_precision:
         precision_check = check_precision(requests_ok, results_ok, backend, backend.config.agreement_sample, seed=0)
-
     scores, samples = task.aggregate(requests_ok, results_ok)
-    computation: dict[str, int] = {}
+    computation: Counter[str] = Counter()
     for result in results_ok:
-        if isinstance(result, MultipleChoiceResult):
-            computation[f"{result.path}_items"] = computation.get(f"{result.path}_items", 0) + 1
-            computation["truncated_items"] = computation.get("truncated_items", 0) + bool(result.truncated_tokens)
-        else:
-            computation["responses"] = computation.get("responses", 0) + len(result.responses)
-            computation["stopped_by_length"] = computation.get("stopped_by_length", 0) + result.finish_reasons.count("length")
+        computation.update(result.tally())
     record = RunResult(
         task=TaskSpec(name=task.name, version=task.version, params_passed=task.params_passed, params_resolved=resolved),
         model=backend.fingerprint.model_dump(),
         backend_config=backend_config or {},
         seeds={
             "fewshot": None,
-            "sampling": task.resolved_params().get("seed") if task.output_type == "generation" else None,
+            "sampling": resolved.get("seed") if task.output_type == "generation" else None,
             "precision_check": 0 if precision_check else None,
         },
         precision_check=precision_check,
         task_metadata=task.run_metadata(),
-        computation=computation,
+        computation=dict(computation),
         failed=failed,
         provenance=provenance(),
         store=str(store.path),
@@ -131,6 +104,34 @@ def evaluate(
     return record
 
 
+def _compute_pending(compute, requests, hashes, results, store_rows, progress) -> list[FailedItem]:
+    """Fill the ``None`` entries of ``results`` group by group, storing each batch as it arrives.
+
+    Items the backend reports as failed stay ``None`` and are returned.
+    """
+    pending_by_group: dict[str, list[int]] = {}
+    for i, result in enumerate(results):
+        if result is None:
+            pending_by_group.setdefault(requests[i].group, []).append(i)
+    done = len(results) - sum(len(p) for p in pending_by_group.values())
+    failed: list[FailedItem] = []
+    for positions in pending_by_group.values():
+        for local_indices, batch_results in compute([requests[i] for i in positions]):
+            rows = []
+            for local, result in zip(local_indices, batch_results):
+                i = positions[local]
+                if isinstance(result, ItemFailure):
+                    failed.append(FailedItem(key=requests[i].key, error=result.error))
+                    continue
+                results[i] = result
+                rows.append((hashes[i], requests[i].key, result.model_dump()))
+            store_rows(rows)
+            done += len(local_indices)
+            if progress:
+                progress(done, len(requests))
+    return failed
+
+
 def _compute_method(task: Task, backend):
     """The backend method for the task's requests; an error when the backend cannot do it."""
     needed = COMPUTE_METHODS.get(task.output_type)
@@ -145,12 +146,20 @@ def _compute_method(task: Task, backend):
 
 
 def check_precision(requests, results, backend, sample_size: int, seed: int) -> dict[str, Any]:
-    """Recompute a seeded sample of items exactly and compare with the reduced-precision results."""
+    """Recompute a seeded sample of items with ``backend.loglikelihoods_exact`` and compare.
+
+    Returns how many sampled items keep their prediction and the largest
+    log-likelihood difference; a note instead when nothing could be measured.
+    """
     import random
 
     if sample_size <= 0:
         return {"items": 0, "note": "agreement not measured (agreement_sample=0)"}
+    if not backend.capabilities.exact_recompute:
+        return {"items": 0, "note": f"agreement not measured (backend {backend.name!r} cannot recompute exactly)"}
     chosen = sorted(random.Random(seed).sample(range(len(requests)), min(sample_size, len(requests))))
+    if not chosen:
+        return {"items": 0, "note": "agreement not measured (no items were computed)"}
     by_group: dict[str, list[int]] = {}
     for i in chosen:
         by_group.setdefault(requests[i].group, []).append(i)

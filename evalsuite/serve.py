@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from evalsuite.backend import ItemFailure
 from evalsuite.task import GenerationRequest, SamplingConfig
 
 
@@ -48,6 +49,7 @@ class CompletionRequest(_Sampling):
 
 
 def create_app(backend, served_name: str):
+    """A FastAPI app answering ``/v1/models``, ``/v1/chat/completions`` and ``/v1/completions`` with ``backend.generate``."""
     from fastapi import FastAPI, HTTPException
 
     from evalsuite.errors import EvalsuiteError
@@ -60,9 +62,12 @@ def create_app(backend, served_name: str):
             raise HTTPException(status_code=400, detail="temperature=0 (greedy) gives one choice: set n=1")
         try:
             with lock:
-                return backend._generate_one(request)
+                (result,) = [r for _, batch in backend.generate([request]) for r in batch]
         except EvalsuiteError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
+        if isinstance(result, ItemFailure):
+            raise HTTPException(status_code=502, detail=result.error)
+        return result
 
     def envelope(kind: str, result, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {

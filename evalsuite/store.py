@@ -121,6 +121,3 @@ class ResultStore:
             "SELECT night, checkpoint, task, metric, value FROM history WHERE suite = ? ORDER BY night, checkpoint, task, metric",
             (suite,),
         ))
-
-    def count(self, key: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM items WHERE run_key = ?", (key,)).fetchone()[0]

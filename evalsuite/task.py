@@ -36,13 +36,24 @@ class MultipleChoiceRequest(BaseModel):
         return self.prefix + self.text
 
 
-class MultipleChoiceResult(BaseModel):
+class ItemResult(BaseModel):
+    """Base of every per-item result a backend returns."""
+
+    def tally(self) -> dict[str, int]:
+        """Counts this item adds to the run record's ``computation`` (e.g. which path computed it)."""
+        return {}
+
+
+class MultipleChoiceResult(ItemResult):
     loglikelihoods: list[float]
     # Which computation produced the numbers: "single-token" (one forward pass,
     # logits at the scored position only) or "general" (lm-eval's path).
     path: str
     prompt_tokens: int
     truncated_tokens: int = 0
+
+    def tally(self) -> dict[str, int]:
+        return {f"{self.path}_items": 1, "truncated_items": int(bool(self.truncated_tokens))}
 
 
 class SamplingConfig(StrictModel):
@@ -67,11 +78,14 @@ class GenerationRequest(BaseModel):
     sampling: SamplingConfig
 
 
-class GenerationResult(BaseModel):
+class GenerationResult(ItemResult):
     responses: list[str]
     new_tokens: list[int]
     finish_reasons: list[str]  # "stop" (end-of-sequence) or "length" (max_new_tokens reached)
     prompt_tokens: int
+
+    def tally(self) -> dict[str, int]:
+        return {"responses": len(self.responses), "stopped_by_length": self.finish_reasons.count("length")}
 
 
 class Task(ABC):

@@ -8,7 +8,7 @@ directory (safetensors + tokenizer) that every loader accepts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Sequence
 
 # Named sizes. Parameter counts are with a 32k vocabulary and tied embeddings
 # (1m: ~1M with a 4k vocabulary); the benchmarks use 20m and 130m.
@@ -19,8 +19,14 @@ SIZES = {
 }
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000):
-    """A byte-level BPE tokenizer (GPT-2 style pre-tokenization) trained on ``texts``."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, special_tokens: Sequence[str] = ("<|endoftext|>",),
+                    **token_names: Any):
+    """A byte-level BPE tokenizer (GPT-2 style pre-tokenization) trained on ``texts``, as a transformers fast tokenizer.
+
+    ``special_tokens`` enter the vocabulary first; ``token_names`` tell transformers their roles (``eos_token=``,
+    ``pad_token=``, ``additional_special_tokens=``). By default the first special token is both eos and pad.
+    This is evalsuite's one tokenizer trainer: the trainers' pretrain stage uses it too.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -29,12 +35,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000):
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    names = token_names or {"eos_token": special_tokens[0], "pad_token": special_tokens[0]}
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **names)
 
 
 def build_tiny_model(

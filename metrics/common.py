@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.bootstrap import check_ci_args, half_sample_ci, mean_ci
+from evalsuite.metrics.bootstrap import half_sample_ci, mean_ci
+from evalsuite.metrics.resampling import Resampling
 from evalsuite.metrics.result import MetricResult, make_signature
 
 MODES = ("across", "within")
@@ -41,6 +42,7 @@ def group_index(groups: Sequence | None, n_docs: int) -> tuple[np.ndarray, int]:
 
 
 def check_mode(mode: str, groups: Sequence | None) -> None:
+    """A ConfigError unless ``mode`` is known and, for ``within``, ``groups`` are given."""
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "within" and groups is None:
@@ -56,6 +58,7 @@ def group_means(values: np.ndarray, gidx: np.ndarray, n_groups: int) -> np.ndarr
 
 
 def weighted_mean(values: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The pooled statistic of a per-response metric: the mean of ``values`` under response weights."""
     def pooled(w: np.ndarray) -> float:
         s = w.sum()
         return float(np.dot(w, values) / s) if s else float("nan")
@@ -70,19 +73,21 @@ def finish(
     n_docs: int,
     groups: Sequence | None,
     mode: str,
-    ci: bool,
-    n_boot: int,
-    confidence: float,
-    seed: int,
+    resampling: Resampling,
+    per_doc: np.ndarray | None = None,
     pooled: Callable[[np.ndarray], float] | None = None,
     per_group: Callable[[np.ndarray, int], np.ndarray] | None = None,
     details: dict | None = None,
     bounds: tuple[float | None, float | None] = (0.0, None),
 ) -> MetricResult:
-    """Compute value (and CI) for the mode and wrap it in a MetricResult."""
+    """The metric's value in ``mode`` (and its interval, as ``resampling`` says) as a MetricResult.
+
+    A metric that is a mean of one number per response passes ``per_doc``;
+    the others pass their ``pooled`` and ``per_group`` statistics.
+    """
     check_mode(mode, groups)
-    if ci:
-        check_ci_args(confidence, n_boot)
+    if per_doc is not None:
+        pooled, per_group = weighted_mean(per_doc), lambda gidx, n_groups: group_means(per_doc, gidx, n_groups)
     gidx, n_groups = group_index(groups, n_docs)
     details = dict(details or {})
     interval = None
@@ -91,35 +96,42 @@ def finish(
         defined = ~np.isnan(values)
         value = float(values[defined].mean()) if defined.any() else float("nan")
         details["groups_undefined"] = int((~defined).sum())
-        if ci:
-            interval = mean_ci(values, n_boot=n_boot, confidence=confidence, seed=seed)
+        if resampling.ci:
+            interval = mean_ci(values, resampling)
     else:
         value = pooled(np.ones(n_docs, dtype=np.int64)) if n_docs else float("nan")
-        if ci:
-            interval = half_sample_ci(
-                lambda wu: pooled(wu[gidx]), n_groups, value, n_boot=n_boot, confidence=confidence, seed=seed
-            )
-    if interval is not None:
-        # a centred or resampled interval may cross the metric's range (a share
-        # below 0); the range is known, so the interval is clipped to it
-        lo, hi = interval
-        if bounds[0] is not None:
-            lo, hi = max(lo, bounds[0]), max(hi, bounds[0])
-        if bounds[1] is not None:
-            lo, hi = min(lo, bounds[1]), min(hi, bounds[1])
-        interval = (lo, hi)
-    opts = dict(sig_options)
-    opts["mode"] = mode
-    if ci:
-        method = "boot" if mode == "within" else "half"
-        unit = "prompt" if groups is not None else "response"
-        opts["ci"] = f"{confidence:g}/{method}{n_boot}/s{seed}/{unit}"
+        if resampling.ci:
+            interval = half_sample_ci(lambda wu: pooled(wu[gidx]), n_groups, value, resampling)
+    opts = {**sig_options, "mode": mode, "ci": ci_label(resampling, mode, grouped=groups is not None)}
     return MetricResult(
         name=name,
         value=value,
         signature=make_signature(name, **opts),
-        ci=interval,
+        ci=None if interval is None else clip(interval, bounds),
         n=n_docs,
         n_groups=n_groups if groups is not None else None,
         details=details,
     )
+
+
+def clip(interval: tuple[float, float], bounds: tuple[float | None, float | None]) -> tuple[float, float]:
+    """``interval`` clipped to the metric's range.
+
+    A centred or resampled interval may cross the range (a share below 0);
+    the range is known, so the interval is clipped to it.
+    """
+    lo, hi = interval
+    if bounds[0] is not None:
+        lo, hi = max(lo, bounds[0]), max(hi, bounds[0])
+    if bounds[1] is not None:
+        lo, hi = min(lo, bounds[1]), min(hi, bounds[1])
+    return (lo, hi)
+
+
+def ci_label(resampling: Resampling, mode: str, *, grouped: bool) -> str | None:
+    """The signature's ``ci`` part, ``0.95/half200/s0/prompt``: level, method and resamples, seed, unit."""
+    if not resampling.ci:
+        return None
+    method = "boot" if mode == "within" else "half"
+    unit = "prompt" if grouped else "response"
+    return f"{resampling.confidence:g}/{method}{resampling.n_boot}/s{resampling.seed}/{unit}"

@@ -1,32 +1,43 @@
 """Read stored runs into tables: one row per (checkpoint, task, metric).
 
 The layout a report reads is ``ROOT/<checkpoint>/<run>/results.json`` (what
-``evalsuite demo`` and ``evalsuite nightly`` write), plus optional judging runs
-in ``ROOT/_judging/<name>/results.json``. Reports only read; they never compute
-a model's output.
+``evalsuite demo`` and ``evalsuite nightly`` write), plus optional judging
+records in ``ROOT/_judging/<name>/results.json``. Every record is read through
+:func:`evalsuite.results.load_result`; metric names come from
+:mod:`evalsuite.metrics.names` (``acc``, ``acc[<category>]``,
+``distinct_2.within``). Reports only read; they never compute a model's output.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel
 
 from evalsuite.errors import DataError
-from evalsuite.results import read_jsonl
+from evalsuite.jsonl import read_jsonl
+from evalsuite.metrics import names
+from evalsuite.reports import judge_pairwise, judge_runs  # noqa: F401  (register the judging record kinds read below)
+from evalsuite.results import RunResult, load_result
+from evalsuite.scores import AccuracyScores, DiversityScores
 
 JUDGING = "_judging"
+COLUMNS = ["checkpoint", "task", "metric", "value", "ci_low", "ci_high", "n"]
 
 
-def task_label(record: dict[str, Any]) -> str:
+def task_label(record: RunResult) -> str:
     """How a run is named in tables and comparisons: the task, and its shots when it has them."""
-    task = record["task"]
-    shots = task["params_resolved"].get("shots")
-    return task["name"] + (f"/{shots}-shot" if shots is not None else "")
+    shots = record.task.params_resolved.get("shots")
+    return record.task.name + (f"/{shots}-shot" if shots is not None else "")
+
+
+def headline_metrics(modes: tuple[str, ...] = names.MODES) -> list[str]:
+    """The qualified names of the headline diversity metrics in ``modes`` (``distinct_2.within``, ...)."""
+    return [names.qualified(metric, mode) for mode in modes for metric in names.HEADLINE]
 
 
 @dataclass
@@ -34,25 +45,19 @@ class Run:
     checkpoint: str
     name: str
     folder: Path
-    record: dict[str, Any]
+    record: RunResult
 
     @property
     def task_label(self) -> str:
         return task_label(self.record)
 
-    @property
-    def kind(self) -> str:
-        return "accuracy" if "overall" in self.record["scores"] else "diversity"
-
     def samples(self) -> list[dict[str, Any]]:
         path = self.folder / "samples.jsonl"
-        if not path.is_file():
-            return []
-        return read_jsonl(path)
+        return read_jsonl(path) if path.is_file() else []
 
 
-def load_tree(root: str | Path) -> tuple[list[Run], dict[str, dict[str, Any]]]:
-    """Evaluation runs under ``root/<checkpoint>/<run>``, and judging results under ``root/_judging``."""
+def load_tree(root: str | Path) -> tuple[list[Run], dict[str, BaseModel]]:
+    """Task runs under ``root/<checkpoint>/<run>``, and the typed judging records under ``root/_judging``."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder of runs")
@@ -61,46 +66,56 @@ def load_tree(root: str | Path) -> tuple[list[Run], dict[str, dict[str, Any]]]:
     folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (p.stat().st_mtime, p.name))
     for results in [r for folder in folders for r in sorted(folder.glob("*/results.json"))]:
         run_dir = results.parent
-        checkpoint = run_dir.parent.name
-        try:
-            record = json.loads(results.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{results}: not valid JSON ({exc.msg})") from None
-        if checkpoint == JUDGING:
+        record = load_result(results)
+        if run_dir.parent.name == JUDGING:
             judging[run_dir.name] = record
-        elif "task" in record and "scores" in record:
-            runs.append(Run(checkpoint, run_dir.name, run_dir, record))
+        elif isinstance(record, RunResult):
+            runs.append(Run(run_dir.parent.name, run_dir.name, run_dir, record))
     if not runs:
         raise DataError(f"{root}: found no runs (expected {root}/<checkpoint>/<run>/results.json)")
     return runs, judging
 
 
-def _finite(x: Any) -> float | None:
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _accuracy_rows(scores: AccuracyScores) -> list[dict[str, Any]]:
+    entries = {names.ACCURACY: scores.overall} | {f"{names.ACCURACY}[{k}]": v for k, v in scores.categories.items()}
+    rows = []
+    for metric, entry in entries.items():
+        se, value = _finite(entry.stderr), _finite(entry.acc)
+        # Normal-approximation interval from the lm-eval standard error, clipped to [0, 1].
+        rows.append(dict(metric=metric, value=value, n=entry.n,
+                         ci_low=None if se is None else max(0.0, value - 1.96 * se),
+                         ci_high=None if se is None else min(1.0, value + 1.96 * se)))
+    return rows
+
+
+def _diversity_rows(scores: DiversityScores) -> list[dict[str, Any]]:
+    rows = []
+    for mode, metrics in scores.modes().items():
+        for metric in (m for m in names.DIVERSITY if m in metrics):
+            entry = metrics[metric]
+            low, high = entry.ci if entry.ci is not None else (None, None)
+            rows.append(dict(metric=names.qualified(metric, mode), value=_finite(entry.value),
+                             ci_low=_finite(low), ci_high=_finite(high), n=entry.n))
+    return rows
 
 
 def summary_frame(runs: list[Run]) -> pd.DataFrame:
-    """Long table: checkpoint, task, metric, value, ci_low, ci_high, n."""
+    """Long table: checkpoint, task, metric, value, ci_low, ci_high, n (runs of other score kinds add no rows)."""
     rows = []
     for run in runs:
-        scores = run.record["scores"]
-        if run.kind == "accuracy":
-            entries = {"acc": scores["overall"]} | {f"acc[{k}]": v for k, v in scores["categories"].items()}
-            for metric, entry in entries.items():
-                se = _finite(entry.get("stderr"))
-                value = _finite(entry["acc"])
-                # Normal-approximation interval from the lm-eval standard error, clipped to [0, 1].
-                rows.append(dict(checkpoint=run.checkpoint, task=run.task_label, metric=metric, value=value,
-                                 ci_low=None if se is None else max(0.0, value - 1.96 * se),
-                                 ci_high=None if se is None else min(1.0, value + 1.96 * se), n=entry["n"]))
+        scores = run.record.scores
+        if isinstance(scores, AccuracyScores):
+            found = _accuracy_rows(scores)
+        elif isinstance(scores, DiversityScores):
+            found = _diversity_rows(scores)
         else:
-            for mode in ("within", "across"):
-                for metric, entry in scores.get(mode, {}).items():
-                    ci = entry.get("ci") or [None, None]
-                    rows.append(dict(checkpoint=run.checkpoint, task=run.task_label, metric=f"{metric} ({mode})",
-                                     value=_finite(entry["value"]), ci_low=_finite(ci[0]), ci_high=_finite(ci[1]),
-                                     n=entry.get("n")))
-    return pd.DataFrame(rows, columns=["checkpoint", "task", "metric", "value", "ci_low", "ci_high", "n"])
+            found = []
+        rows += [dict(checkpoint=run.checkpoint, task=run.task_label, **row) for row in found]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def wide_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -119,6 +134,6 @@ def wide_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def subject_frame(runs: list[Run], task: str) -> pd.DataFrame:
     """Accuracy per subject (rows) and checkpoint (columns) for one accuracy task label."""
-    data = {run.checkpoint: {s: e["acc"] for s, e in run.record["scores"]["subjects"].items()}
-            for run in runs if run.kind == "accuracy" and run.task_label == task}
+    data = {run.checkpoint: {s: e.acc for s, e in run.record.scores.subjects.items()}
+            for run in runs if isinstance(run.record.scores, AccuracyScores) and run.task_label == task}
     return pd.DataFrame(data)

@@ -1,10 +1,12 @@
 """Compare two sets of stored runs item by item: deltas, paired tests, a multiple-comparison correction.
 
 A side is a run directory (``results.json`` + ``samples.jsonl``) or a folder of
-them. Runs are matched by task name, version and resolved parameters. For
-accuracy tasks the items are paired by (subject, index): the test is McNemar's
-(exact binomial when there are fewer than 25 discordant pairs) and the delta's
-confidence interval a paired bootstrap over items. All p-values of one
+them, read through :func:`evalsuite.results.load_run`. Runs are matched by task
+name, version and resolved parameters. For accuracy tasks the items are paired
+by (subject, index): the test is McNemar's (exact binomial when there are fewer
+than 25 discordant pairs) and the delta's confidence interval a paired
+bootstrap over items. Generation tasks compare the headline diversity metrics
+(:data:`evalsuite.metrics.names.HEADLINE`) per prompt. All p-values of one
 comparison are corrected together with Holm's method. Items present in only one
 run are counted and reported, never silently dropped.
 """
@@ -21,21 +23,23 @@ from typing import Any
 import numpy as np
 
 from evalsuite.errors import ConfigError, DataError
+from evalsuite.jsonl import read_jsonl
+from evalsuite.metrics import names
 from evalsuite.reports.collect import task_label
-from evalsuite.results import read_jsonl
+from evalsuite.results import RunResult, load_run
+from evalsuite.scores import AccuracyScores, DiversityScores
 
 
 @dataclass
 class RunData:
     folder: Path
-    record: dict[str, Any]
+    record: RunResult
     samples: list[dict[str, Any]]
 
     @property
     def key(self) -> str:
-        task = self.record["task"]
-        params = {k: v for k, v in task["params_resolved"].items()}
-        return f"{task['name']}|v{task['version']}|{json.dumps(params, sort_keys=True)}"
+        task = self.record.task
+        return f"{task.name}|v{task.version}|{json.dumps(task.params_resolved, sort_keys=True)}"
 
     @property
     def label(self) -> str:
@@ -69,6 +73,27 @@ class Comparison:
         return out
 
 
+@dataclass
+class CompareResult:
+    """Every comparison of ``b`` against ``a``, Holm-corrected together, and what could not be paired."""
+
+    a: str
+    b: str
+    alpha: float
+    n_boot: int
+    seed: int
+    comparisons: list[Comparison]
+    only_in_a: list[str]
+    only_in_b: list[str]
+    not_compared: list[str]
+    correction: str = "holm"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "alpha": self.alpha, "correction": self.correction, "n_boot": self.n_boot,
+                "seed": self.seed, "comparisons": [c.to_dict() for c in self.comparisons], "only_in_a": self.only_in_a,
+                "only_in_b": self.only_in_b, "not_compared": self.not_compared}
+
+
 def load_runs(path: str | Path) -> list[RunData]:
     """One run directory, or every run directory directly inside ``path``."""
     folder = Path(path)
@@ -79,10 +104,7 @@ def load_runs(path: str | Path) -> list[RunData]:
         raise DataError(f"{folder}: no results.json here or in its subfolders; pass a run directory written by `evalsuite run --out`")
     runs = []
     for run in folders:
-        try:
-            record = json.loads((run / "results.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{run / 'results.json'}: not valid JSON ({exc.msg})") from None
+        record = load_run(run)
         samples_path = run / "samples.jsonl"
         if not samples_path.is_file():
             raise DataError(f"{run}: samples.jsonl is missing; paired tests need the per-item records")
@@ -90,10 +112,13 @@ def load_runs(path: str | Path) -> list[RunData]:
     return runs
 
 
-def _paired_bootstrap(diff: np.ndarray, n_boot: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+def _bootstrap_means(diff: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diff), size=(n_boot, len(diff)))
-    means = diff[idx].mean(axis=1)
+    return diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+
+
+def _paired_bootstrap(diff: np.ndarray, n_boot: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+    means = _bootstrap_means(diff, n_boot, seed)
     tail = (1 - confidence) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
@@ -121,13 +146,13 @@ def _compare_accuracy(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Co
     only_a, only_b = len(index_a.keys() - index_b.keys()), len(index_b.keys() - index_a.keys())
     if not shared:
         raise DataError(f"{a.folder} and {b.folder} share no items for {a.label}")
-    categories = {name: entry["category"] for name, entry in a.record["scores"]["subjects"].items()}
-    scopes = {"acc": shared}
+    categories = {name: entry.category for name, entry in a.record.scores.subjects.items()}
+    scopes = {names.ACCURACY: shared}
     if len(set(categories.values())) > 1:
         for category in sorted(set(categories.values())):
             items = [k for k in shared if categories.get(k[0]) == category]
             if items:
-                scopes[f"acc[{category}]"] = items
+                scopes[f"{names.ACCURACY}[{category}]"] = items
     comparisons = []
     for metric, items in scopes.items():
         x = np.array([index_a[k] for k in items])
@@ -137,33 +162,27 @@ def _compare_accuracy(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Co
             Comparison(
                 task=a.label, metric=metric, a=float(x.mean()), b=float(y.mean()), delta=float(y.mean() - x.mean()),
                 ci=_paired_bootstrap(y.astype(float) - x.astype(float), n_boot, seed), p_value=p, test=test,
-                n_paired=len(items), only_in_a=only_a if metric == "acc" else 0,
-                only_in_b=only_b if metric == "acc" else 0, details=table,
+                n_paired=len(items), only_in_a=only_a if metric == names.ACCURACY else 0,
+                only_in_b=only_b if metric == names.ACCURACY else 0, details=table,
             )
         )
     return comparisons
 
 
-# Within-prompt diversity metrics compared between generation runs: name -> per-prompt function.
-def _distinct_2(texts: list[str]) -> float:
-    from evalsuite.metrics import distinct_n
+def _per_prompt_value(metric: str, texts: list[str]) -> float:
+    """A headline n-gram metric (``<family>_<n>``, e.g. ``distinct_2``) of one prompt's responses."""
+    from evalsuite.metrics import distinct_n, self_bleu
 
-    return float(distinct_n(texts, 2).value)
-
-
-def _self_bleu_4(texts: list[str]) -> float:
-    from evalsuite.metrics import self_bleu
-
-    return float(self_bleu(texts, 4).value)
-
-
-DIVERSITY_METRICS = {"distinct_2": _distinct_2, "self_bleu_4": _self_bleu_4}
+    family, _, order = metric.rpartition("_")
+    functions = {"distinct": distinct_n, "self_bleu": self_bleu}
+    if family not in functions or not order.isdigit():
+        raise ConfigError(f"compare has no per-prompt form of metric {metric!r}; it knows {', '.join(functions)} with an order")
+    return float(functions[family](texts, int(order)).value)
 
 
 def _bootstrap_p(diff: np.ndarray, n_boot: int, seed: int) -> float:
     """Two-sided paired-bootstrap p-value for a mean difference of zero (percentile method)."""
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    means = _bootstrap_means(diff, n_boot, seed)
     if np.all(diff == 0):
         return 1.0
     tail = min(np.mean(means <= 0), np.mean(means >= 0))
@@ -184,9 +203,9 @@ def _compare_diversity(a: RunData, b: RunData, n_boot: int, seed: int) -> list[C
     if not shared:
         return []
     comparisons = []
-    for metric, fn in DIVERSITY_METRICS.items():
-        x = np.array([fn(prompts_a[p]) for p in shared])
-        y = np.array([fn(prompts_b[p]) for p in shared])
+    for metric in names.HEADLINE:
+        x = np.array([_per_prompt_value(metric, prompts_a[p]) for p in shared])
+        y = np.array([_per_prompt_value(metric, prompts_b[p]) for p in shared])
         diff = y - x
         comparisons.append(Comparison(
             task=a.label, metric=metric, a=float(x.mean()), b=float(y.mean()), delta=float(diff.mean()),
@@ -198,7 +217,7 @@ def _compare_diversity(a: RunData, b: RunData, n_boot: int, seed: int) -> list[C
     return comparisons
 
 
-def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> CompareResult:
     """Every shared task of ``a`` and ``b`` compared; Holm-corrected significance over all comparisons."""
     from statsmodels.stats.multitest import multipletests
 
@@ -208,32 +227,25 @@ def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot:
     unsupported = []
     for key in sorted(runs_a.keys() & runs_b.keys()):
         a, b = runs_a[key], runs_b[key]
-        if "overall" in a.record["scores"]:
-            comparisons.extend(_compare_accuracy(a, b, n_boot, seed))
-        elif a.samples and "response" in a.samples[0]:
+        if isinstance(a.record.scores, AccuracyScores):
+            found = _compare_accuracy(a, b, n_boot, seed)
+        elif isinstance(a.record.scores, DiversityScores):
             found = _compare_diversity(a, b, n_boot, seed)
-            comparisons.extend(found)
-            if not found:
-                unsupported.append(a.label)
         else:
+            found = []
+        comparisons.extend(found)
+        if not found:
             unsupported.append(a.label)
     if comparisons:
-        p_values = [c.p_value for c in comparisons]
-        reject, adjusted, _, _ = multipletests(p_values, alpha=alpha, method="holm")
+        reject, adjusted, _, _ = multipletests([c.p_value for c in comparisons], alpha=alpha, method="holm")
         for c, r, p in zip(comparisons, reject, adjusted):
             c.p_adjusted, c.significant = float(p), bool(r)
-    return {
-        "a": str(a_path),
-        "b": str(b_path),
-        "alpha": alpha,
-        "correction": "holm",
-        "n_boot": n_boot,
-        "seed": seed,
-        "comparisons": comparisons,
-        "only_in_a": sorted(runs_a[k].label for k in runs_a.keys() - runs_b.keys()),
-        "only_in_b": sorted(runs_b[k].label for k in runs_b.keys() - runs_a.keys()),
-        "not_compared": unsupported,
-    }
+    return CompareResult(
+        a=str(a_path), b=str(b_path), alpha=alpha, n_boot=n_boot, seed=seed, comparisons=comparisons,
+        only_in_a=sorted(runs_a[k].label for k in runs_a.keys() - runs_b.keys()),
+        only_in_b=sorted(runs_b[k].label for k in runs_b.keys() - runs_a.keys()),
+        not_compared=unsupported,
+    )
 
 
 _RULE = re.compile(r"^\s*(?P<name>[^<>\s]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>[-+]?\d*\.?\d+(?:e[-+]?\d+)?)\s*$")
@@ -250,15 +262,15 @@ def parse_fail_on(spec: str) -> list[tuple[str, str, float]]:
     return rules
 
 
-def failed_rules(result: dict[str, Any], rules: list[tuple[str, str, float]]) -> list[str]:
+def failed_rules(result: CompareResult, rules: list[tuple[str, str, float]]) -> list[str]:
     """Rules whose named delta crosses its threshold; a rule naming nothing compared is an error."""
     ops = {"<": lambda d, v: d < v, "<=": lambda d, v: d <= v, ">": lambda d, v: d > v, ">=": lambda d, v: d >= v}
     failures = []
     for name, op, value in rules:
-        matches = [c for c in result["comparisons"]
+        matches = [c for c in result.comparisons
                    if name in (c.name, c.metric, c.name.split("/")[0] + "." + c.metric)]
         if not matches:
-            known = ", ".join(sorted({c.name for c in result["comparisons"]})) or "(none)"
+            known = ", ".join(sorted({c.name for c in result.comparisons})) or "(none)"
             raise ConfigError(f"--fail-on names {name!r}, which was not compared; compared: {known}")
         for c in matches:
             if ops[op](c.delta, value):
@@ -266,19 +278,20 @@ def failed_rules(result: dict[str, Any], rules: list[tuple[str, str, float]]) ->
     return failures
 
 
-def to_json(result: dict[str, Any]) -> str:
+def to_json(result: CompareResult) -> str:
     def clean(value):
         if isinstance(value, float) and not math.isfinite(value):
             return None
         return value
 
-    payload = {**result, "comparisons": [{k: clean(v) for k, v in c.to_dict().items()} for c in result["comparisons"]]}
+    payload = result.to_dict()
+    payload["comparisons"] = [{k: clean(v) for k, v in c.items()} for c in payload["comparisons"]]
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
-def _rows(result: dict[str, Any]) -> list[list[str]]:
+def _rows(result: CompareResult) -> list[list[str]]:
     rows = []
-    for c in result["comparisons"]:
+    for c in result.comparisons:
         rows.append([
             c.name, f"{c.a:.4f}", f"{c.b:.4f}", f"{c.delta:+.4f}", f"[{c.ci[0]:+.4f}, {c.ci[1]:+.4f}]",
             f"{c.p_value:.3g}", f"{c.p_adjusted:.3g}", "yes" if c.significant else "no", str(c.n_paired),
@@ -288,45 +301,48 @@ def _rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 HEADER = ["comparison", "a", "b", "delta (b-a)", "95% CI", "p", "p (Holm)", "significant", "paired items", "unpaired items"]
+UNMATCHED = ("only_in_a", "only_in_b", "not_compared")
 
 
-def to_markdown(result: dict[str, Any]) -> str:
-    lines = [f"**{result['b']}** vs **{result['a']}** (alpha {result['alpha']}, Holm-corrected)", ""]
+def _unmatched(result: CompareResult) -> list[str]:
+    """``only in a: ...`` lines for the runs one side lacks and the tasks not compared."""
+    return [f"{side.replace('_', ' ')}: {', '.join(getattr(result, side))}" for side in UNMATCHED if getattr(result, side)]
+
+
+def to_markdown(result: CompareResult) -> str:
+    lines = [f"**{result.b}** vs **{result.a}** (alpha {result.alpha}, Holm-corrected)", ""]
     lines.append("| " + " | ".join(HEADER) + " |")
     lines.append("|" + "---|" * len(HEADER))
     for row in _rows(result):
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    for side in ("only_in_a", "only_in_b", "not_compared"):
-        if result[side]:
-            lines.append(f"\n{side.replace('_', ' ')}: {', '.join(result[side])}")
+    lines += [f"\n{line}" for line in _unmatched(result)]
     return "\n".join(lines) + "\n"
 
 
-def to_html(result: dict[str, Any]) -> str:
+def to_html(result: CompareResult) -> str:
     from html import escape
 
     head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in _rows(result))
-    title = escape(f"{result['b']} vs {result['a']}")
+    title = escape(f"{result.b} vs {result.a}")
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
-        f"<h1>{title}</h1><p>alpha {result['alpha']}, Holm-corrected</p>"
+        f"<h1>{title}</h1><p>alpha {result.alpha}, Holm-corrected</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n"
     )
 
 
-def print_table(result: dict[str, Any]) -> None:
+def print_table(result: CompareResult) -> None:
     from rich.table import Table
 
     from evalsuite.terminal import console
 
-    table = Table(title=f"{result['b']} vs {result['a']}  (Holm-corrected, alpha {result['alpha']})")
+    table = Table(title=f"{result.b} vs {result.a}  (Holm-corrected, alpha {result.alpha})")
     for h in HEADER:
         table.add_column(h, justify="left" if h == "comparison" else "right")
     for row in _rows(result):
         table.add_row(*row, style="bold" if row[7] == "yes" else None)
     out = console()
     out.print(table)
-    for side in ("only_in_a", "only_in_b", "not_compared"):
-        if result[side]:
-            out.print(f"{side.replace('_', ' ')}: {', '.join(result[side])}")
+    for line in _unmatched(result):
+        out.print(line)

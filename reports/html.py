@@ -12,13 +12,21 @@ from __future__ import annotations
 import base64
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+from pydantic import BaseModel
 
+from evalsuite.files import atomic_write_text
+from evalsuite.jsonl import read_jsonl
+from evalsuite.metrics import names
 from evalsuite.reports import plots
-from evalsuite.reports.collect import JUDGING, Run, load_tree, subject_frame, summary_frame, wide_table
-from evalsuite.results import atomic_write_text, read_jsonl
+from evalsuite.reports.collect import JUDGING, Run, headline_metrics, load_tree, subject_frame, summary_frame, wide_table
+from evalsuite.reports.judge_pairwise import PairwiseResult
+from evalsuite.reports.judge_runs import PanelResult
+from evalsuite.scores import DiversityScores
+
+M = TypeVar("M", bound=BaseModel)
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
@@ -57,15 +65,26 @@ def _significance(root: Path, baseline: str, checkpoints: list[str]) -> dict[tup
         if checkpoint == baseline:
             continue
         result = compare(root / baseline, root / checkpoint, n_boot=500)
-        for c in result["comparisons"]:
+        for c in result.comparisons:
             if c.significant:
                 arrow = "<span class='up'> ▲</span>" if c.delta > 0 else "<span class='down'> ▼</span>"
                 markers[(checkpoint, f"{c.task} · {c.metric}")] = arrow
     return markers
 
 
+def _verdicts(records: list[dict[str, Any]]) -> str:
+    """The judges' scores (or status) and rationale under one answer."""
+    return "".join(
+        f"<div class='note'>{escape(v['judge'])}: "
+        + (escape(", ".join(f"{k} {s:g}" for k, s in v["scores"].items())) if v.get("scores") else escape(v.get("status", "")))
+        + (f"<details><summary>rationale</summary><pre>{escape(v.get('raw') or '')}</pre></details>" if v.get("raw") else "")
+        + "</div>"
+        for v in records
+    )
+
+
 def _answers_section(runs: list[Run], panel_records: list[dict[str, Any]], limit: int = 8) -> str:
-    generation = [r for r in runs if r.kind == "diversity"]
+    generation = [r for r in runs if isinstance(r.record.scores, DiversityScores)]
     if not generation:
         return ""
     by_checkpoint = {r.checkpoint: {s["prompt_id"]: s for s in r.samples() if s["sample_index"] == 0} for r in generation}
@@ -82,17 +101,86 @@ def _answers_section(runs: list[Run], panel_records: list[dict[str, Any]], limit
         for checkpoint, samples in by_checkpoint.items():
             sample = samples.get(prompt_id)
             answer = "(no answer)" if sample is None else sample["response"]
-            verdicts = "".join(
-                f"<div class='note'>{escape(v['judge'])}: "
-                + (escape(", ".join(f"{k} {s:g}" for k, s in v["scores"].items())) if v.get("scores") else escape(v.get("status", "")))
-                + (f"<details><summary>rationale</summary><pre>{escape(v.get('raw') or '')}</pre></details>" if v.get("raw") else "")
-                + "</div>"
-                for v in scores.get((checkpoint, prompt_id), [])
-            )
-            cells.append(f"<td><b>{escape(checkpoint)}</b><pre>{escape(answer)}</pre>{verdicts}</td>")
+            cells.append(f"<td><b>{escape(checkpoint)}</b><pre>{escape(answer)}</pre>"
+                         f"{_verdicts(scores.get((checkpoint, prompt_id), []))}</td>")
         blocks.append(f"<h4>Prompt {escape(str(prompt_id))}</h4><pre>{escape(first['prompt'])}</pre>"
                       f"<table><tr>{''.join(cells)}</tr></table>")
     return "<h2>Answers side by side</h2>" + "".join(blocks)
+
+
+def _figures(frame: pd.DataFrame, runs: list[Run], judging: dict[str, BaseModel], assets: Path,
+             checkpoints_dir: str | Path | None, history: pd.DataFrame | None) -> list[str]:
+    """Every plot of the report, each written as PNG and SVG into ``assets`` and embedded."""
+    figures = []
+    accuracy_columns = [(t, m) for t, m in dict.fromkeys(zip(frame.task, frame.metric)) if m == names.ACCURACY]
+    if accuracy_columns:
+        figures.append(_img(plots.save(plots.grouped_bars(frame, accuracy_columns, "accuracy (95% CI)"), assets / "accuracy"), "accuracy per task"))
+    headline = headline_metrics()
+    diversity_columns = [(t, m) for t, m in dict.fromkeys(zip(frame.task, frame.metric)) if m in headline]
+    if diversity_columns:
+        figures.append(_img(plots.save(plots.grouped_bars(frame, diversity_columns, "diversity (95% CI)"), assets / "diversity"), "diversity"))
+    if accuracy_columns and diversity_columns:
+        fig = plots.quality_vs_diversity(frame, accuracy_columns[0], diversity_columns[0])
+        figures.append(_img(plots.save(fig, assets / "quality_vs_diversity"), "quality vs diversity"))
+    for task, _ in accuracy_columns:
+        table = subject_frame(runs, task)
+        if len(table):
+            safe = task.replace("/", "_")
+            figures.append(_img(plots.save(plots.heatmap(table, f"{task}: accuracy per subject"), assets / f"heatmap_{safe}"), f"{task} per subject"))
+    _, panel = _first(judging, PanelResult)
+    if panel is not None:
+        radar_scores = {label: {d: v.mean for d, v in dims.items()} for label, dims in panel.scores.items()}
+        fig = plots.radar(radar_scores, (panel.rubric["scale_min"], panel.rubric["scale_max"]), "judge rubric means")
+        figures.append(_img(plots.save(fig, assets / "rubric_radar"), "rubric dimensions"))
+    if checkpoints_dir is not None:
+        logs = {p.parent.name: p for p in sorted(Path(checkpoints_dir).glob("*/train_log.jsonl"))}
+        fig = plots.training_curves(logs) if logs else None
+        if fig is not None:
+            figures.append(_img(plots.save(fig, assets / "training_curves"), "training curves"))
+    if history is not None and len(history):
+        figures.append(_img(plots.save(plots.trends(history, "nightly trends"), assets / "trends"), "nightly trends"))
+    return figures
+
+
+def _judging_sections(root: Path, judging: dict[str, BaseModel]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The judge panel and pairwise tables, and the panel's per-answer judgments."""
+    sections: list[str] = []
+    panel_records: list[dict[str, Any]] = []
+    name, panel = _first(judging, PanelResult)
+    if panel is not None:
+        path = root / JUDGING / name / "judgments.jsonl"
+        panel_records = read_jsonl(path) if path.is_file() else []
+        rows = {label: {d: _mean_cell(v.mean, v.ci) for d, v in dims.items()} for label, dims in panel.scores.items()}
+        counts = panel.judgments
+        sections += ["<h2>Judge panel</h2>", _table(_frame(rows, "run")),
+                     f"<p class='note'>{counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded, "
+                     f"never guessed), {counts['failed']} failed. Judges: {escape(', '.join(j['name'] for j in panel.judges))}.</p>"]
+    _, pairwise = _first(judging, PairwiseResult)
+    if pairwise is not None:
+        rows = {f"{p.candidate} vs {p.baseline} ({p.judge})": {
+            "win rate": "n/a" if p.win_rate is None else f"{p.win_rate:.3f}",
+            "W/T/L": f"{p.wins}/{p.ties}/{p.losses}",
+            "order-inconsistent": "n/a" if p.order_inconsistent_share is None else f"{p.order_inconsistent_share:.2f}",
+            "unparseable or failed": p.unparseable_or_failed} for p in pairwise.pairs}
+        sections += ["<h2>Pairwise judging (both orders)</h2>", _table(_frame(rows, "comparison"))]
+    return sections, panel_records
+
+
+def _first(judging: dict[str, BaseModel], model: type[M]) -> tuple[str, M] | tuple[None, None]:
+    """The first judging record of type ``model``, with its folder name under ``_judging``."""
+    return next(((name, r) for name, r in judging.items() if isinstance(r, model)), (None, None))
+
+
+def _mean_cell(mean: float | None, ci: tuple[float, float] | None) -> str:
+    if mean is None:
+        return "n/a"
+    return f"{mean:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
+def _frame(rows: dict[str, dict[str, Any]], index: str) -> pd.DataFrame:
+    table = pd.DataFrame(rows).T
+    table.index.name = index
+    return table
 
 
 def build_report(root: str | Path, out: str | Path, baseline: str | None = None, checkpoints_dir: str | Path | None = None,
@@ -112,73 +200,20 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
     atomic_write_text(assets / "summary.md", to_markdown(wide))
     markers = _significance(root, baseline, checkpoints)
 
-    key_metrics = [c for c in wide.columns if c.endswith("· acc") or any(
-        m in c for m in ("distinct-2 (within)", "self-bleu-4 (within)", "distinct-2 (across)", "self-bleu-4 (across)"))]
+    key_ends = [f"· {m}" for m in (names.ACCURACY, *headline_metrics())]
+    key_metrics = [c for c in wide.columns if any(c.endswith(end) for end in key_ends)]
     sections = [f"<h1>{escape(title)}</h1><p class='note'>Runs under {escape(str(root))}; baseline "
                 f"<b>{escape(baseline)}</b>. ▲/▼: significantly better/worse than the baseline in a paired test "
                 "(McNemar, Holm-corrected over all comparisons of that checkpoint; accuracy tasks only).</p>",
                 "<h2>Summary</h2>", _table(wide[key_metrics] if key_metrics else wide, markers)]
-
-    figures = []
-    accuracy_columns = [(t, "acc") for t in dict.fromkeys(frame[frame.metric == "acc"].task)]
-    if accuracy_columns:
-        figures.append(_img(plots.save(plots.grouped_bars(frame, accuracy_columns, "accuracy (95% CI)"), assets / "accuracy"), "accuracy per task"))
-    diversity_columns = [(t, m) for t, m in dict.fromkeys(zip(frame.task, frame.metric))
-                         if m in ("distinct-2 (within)", "self-bleu-4 (within)", "distinct-2 (across)", "self-bleu-4 (across)")]
-    if diversity_columns:
-        figures.append(_img(plots.save(plots.grouped_bars(frame, diversity_columns, "diversity (95% CI)"), assets / "diversity"), "diversity"))
-    if accuracy_columns and diversity_columns:
-        fig = plots.quality_vs_diversity(frame, accuracy_columns[0], diversity_columns[0])
-        figures.append(_img(plots.save(fig, assets / "quality_vs_diversity"), "quality vs diversity"))
-    for task, _ in accuracy_columns:
-        table = subject_frame(runs, task)
-        if len(table):
-            safe = task.replace("/", "_")
-            figures.append(_img(plots.save(plots.heatmap(table, f"{task}: accuracy per subject"), assets / f"heatmap_{safe}"), f"{task} per subject"))
-    panel = judging.get("panel")
-    if panel:
-        radar_scores = {label: {d: v["mean"] for d, v in dims.items()} for label, dims in panel["scores"].items()}
-        fig = plots.radar(radar_scores, (panel["rubric"]["scale_min"], panel["rubric"]["scale_max"]), "judge rubric means")
-        figures.append(_img(plots.save(fig, assets / "rubric_radar"), "rubric dimensions"))
-    if checkpoints_dir is not None:
-        logs = {p.parent.name: p for p in sorted(Path(checkpoints_dir).glob("*/train_log.jsonl"))}
-        fig = plots.training_curves(logs) if logs else None
-        if fig is not None:
-            figures.append(_img(plots.save(fig, assets / "training_curves"), "training curves"))
-    if history is not None and len(history):
-        figures.append(_img(plots.save(plots.trends(history, "nightly trends"), assets / "trends"), "nightly trends"))
-    sections += ["<h2>Plots</h2>", *figures]
-
+    sections += ["<h2>Plots</h2>", *_figures(frame, runs, judging, assets, checkpoints_dir, history)]
     sections.append("<h2>Per task</h2>")
     for task in dict.fromkeys(frame.task):
         part = frame[frame.task == task].pivot(index="metric", columns="checkpoint", values="value")
         part.index.name = "metric"
         sections.append(f"<details><summary>{escape(task)}</summary>{_table(part.map(lambda v: '' if pd.isna(v) else f'{v:.4f}'))}</details>")
-
-    panel_records: list[dict[str, Any]] = []
-    if panel:
-        path = root / JUDGING / "panel" / "judgments.jsonl"
-        panel_records = read_jsonl(path) if path.is_file() else []
-        sections.append("<h2>Judge panel</h2>")
-        rows = {label: {d: ("n/a" if v["mean"] is None else f"{v['mean']:.2f}" + (f" [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]" if v.get("ci") else ""))
-                        for d, v in dims.items()} for label, dims in panel["scores"].items()}
-        table = pd.DataFrame(rows).T
-        table.index.name = "run"
-        sections.append(_table(table))
-        counts = panel["judgments"]
-        sections.append(f"<p class='note'>{counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded, "
-                        f"never guessed), {counts['failed']} failed. Judges: {escape(', '.join(j['name'] for j in panel['judges']))}.</p>")
-    pairwise = judging.get("pairwise")
-    if pairwise:
-        rows = {f"{p['candidate']} vs {p['baseline']} ({p['judge']})": {
-            "win rate": "n/a" if p["win_rate"] is None else f"{p['win_rate']:.3f}",
-            "W/T/L": f"{p['wins']}/{p['ties']}/{p['losses']}",
-            "order-inconsistent": "n/a" if p["order_inconsistent_share"] is None else f"{p['order_inconsistent_share']:.2f}",
-            "unparseable or failed": p["unparseable_or_failed"]} for p in pairwise["pairs"]}
-        table = pd.DataFrame(rows).T
-        table.index.name = "comparison"
-        sections += ["<h2>Pairwise judging (both orders)</h2>", _table(table)]
-    sections.append(_answers_section(runs, panel_records))
+    judging_sections, panel_records = _judging_sections(root, judging)
+    sections += [*judging_sections, _answers_section(runs, panel_records)]
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
     atomic_write_text(out, page)

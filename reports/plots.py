@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evalsuite.results import read_jsonl
+from evalsuite.jsonl import read_jsonl
 
 
 def _plt():

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 from evalsuite.errors import DataError
 from evalsuite.registry import register_task
-from evalsuite.tasks.multiple_choice import CSVLayout, MCBenchmark, MCRow, MultipleChoiceTask, PromptFormat
-from evalsuite.tasks.subjects import load_subjects
+from evalsuite.tasks.multiple_choice import CSVLayout, MCRow, MultipleChoiceTask, PromptFormat
+from evalsuite.tasks.subjects import load_hub_split, official_benchmark
 
-CEVAL = MCBenchmark(
-    name="ceval",
-    version="1",
-    data_folder="ceval",
-    files={split: f"{split}/{{subject}}_{split}.csv" for split in ("dev", "val", "test")},
+CEVAL = official_benchmark(
+    "ceval",
     layout=CSVLayout(header=True, question="question", options=["A", "B", "C", "D"], answer="answer"),
     # The test split's answers are hidden by the benchmark's authors.
     eval_split="val",
-    fewshot_split="dev",
     language="zh",
-    subjects=load_subjects("ceval"),
     prompts={
         "lm-eval": PromptFormat(
             description="以下是中国关于{subject_name}的单项选择题，请选出其中的正确答案。\n\n",
@@ -33,11 +28,9 @@ CEVAL = MCBenchmark(
             answer_delimiter="",
         ),
     },
-    download_hint=(
-        "Get the official ceval-exam zip (https://huggingface.co/datasets/ceval/ceval-exam), unpacked so that "
-        "<dir>/ceval/val/accountant_val.csv exists, and pass --data-dir <dir>; or leave --data-dir and "
-        "EVALSUITE_DATA_DIR unset to read ceval/ceval-exam from the Hugging Face Hub."
-    ),
+    source="ceval-exam zip (https://huggingface.co/datasets/ceval/ceval-exam)",
+    example="val/accountant_val.csv",
+    hub_dataset="ceval/ceval-exam",
 )
 
 
@@ -51,9 +44,7 @@ class CEvalTask(MultipleChoiceTask):
     def load_hub_rows(self, subject: str, split: str) -> list[MCRow]:
         if split == "test":
             raise DataError("C-Eval's test split has no answers; it cannot be scored")
-        import datasets
-
-        ds = datasets.load_dataset("ceval/ceval-exam", subject, split=split)
+        ds = load_hub_split(self.spec.hub_dataset, subject, split)
         return [
             MCRow(index=i, question=r["question"], options=[r[c] for c in "ABCD"], answer=r["answer"].strip())
             for i, r in enumerate(ds)

@@ -20,7 +20,8 @@ from evalsuite.config import StrictModel
 from evalsuite.data import DataRoots
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.registry import register_task
-from evalsuite.results import read_jsonl
+from evalsuite.scores import DiversityScores
+from evalsuite.jsonl import read_jsonl
 from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig, Task
 
 BUILTIN_PROMPT_SETS = {
@@ -51,8 +52,9 @@ class Prompt(StrictModel):
     text: str
 
 
-def _read_records(path: Path) -> list[dict]:
-    if path.suffix == ".jsonl":
+def _read_records(path: Path) -> list:
+    """The records of a JSON-lines file (``.gz`` too), or of a JSON list when the name ends in ``.json``."""
+    if path.suffix != ".json":
         return read_jsonl(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -135,11 +137,18 @@ class GenerationTask(Task):
                 requests.append(GenerationRequest(key=prompt.id, group=prompt.id, prompt=prompt.text, sampling=sampling))
         return requests
 
-    def aggregate(self, requests: list[GenerationRequest], results: list[GenerationResult]) -> tuple[dict, list[dict]]:
-        from evalsuite.metrics.diversity.suite import SuiteConfig, diversity_report
+    def aggregate(self, requests: list[GenerationRequest], results: list[GenerationResult]) -> tuple[DiversityScores, list[dict]]:
+        """Diversity of the responses, within and across prompts; one sample record per response.
 
+        Results pair with prompts by request key: a prompt whose generation failed is left out.
+        """
+        from evalsuite.metrics.diversity.suite import SuiteConfig, diversity_report, report_dict
+        from evalsuite.metrics.resampling import Resampling
+
+        prompts = {prompt.id: prompt for prompt in self.prompts}
         samples, texts, groups = [], [], []
-        for prompt, result in zip(self.prompts, results, strict=True):
+        for request, result in zip(requests, results, strict=True):
+            prompt = prompts[request.key]
             for index, (response, tokens, reason) in enumerate(
                 zip(result.responses, result.new_tokens, result.finish_reasons, strict=True)
             ):
@@ -149,12 +158,10 @@ class GenerationTask(Task):
                 )
                 texts.append(response)
                 groups.append(prompt.id)
-        config = SuiteConfig(tokenizer=self.params.tokenizer, n_boot=self.params.n_boot, seed=self.params.seed)
-        report = diversity_report(texts, groups, config)
-        scores = {mode: {name: result.to_dict() for name, result in metrics.items()} for mode, metrics in report.items()}
-        scores["responses"] = len(texts)
-        scores["prompts"] = len(self.prompts)
-        return scores, samples
+        resampling = Resampling(ci=True, n_boot=self.params.n_boot, seed=self.params.seed)
+        config = SuiteConfig(tokenizer=self.params.tokenizer, resampling=resampling, seed=self.params.seed)
+        report = report_dict(diversity_report(texts, groups, config))
+        return DiversityScores(**report, responses=len(texts), prompts=len(results)), samples
 
     def run_metadata(self) -> dict[str, Any]:
         return {"prompt_source": self.source, "prompts": len(self.prompts), "sampling": self.sampling().model_dump()}

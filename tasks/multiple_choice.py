@@ -53,7 +53,7 @@ class MCBenchmark(StrictModel):
 
     name: str
     version: str
-    data_folder: str = Field(description="Subfolder of --data-dir (or a path) holding the split folders.")
+    data_folder: str = Field(description="Folder holding the split folders: below the data root's benchmarks/, or absolute.")
     files: dict[str, str] = Field(description="split -> file pattern relative to the data folder, with {subject} and {split}.")
     layout: CSVLayout
     eval_split: str
@@ -63,6 +63,7 @@ class MCBenchmark(StrictModel):
     subjects: dict[str, SubjectInfo]
     prompts: dict[str, PromptFormat] = Field(description="Named prompt variants; the first is the default.")
     download_hint: str = ""
+    hub_dataset: str | None = Field(None, description="Hub dataset read when there is no local data (see load_hub_rows).")
 
     @field_validator("prompts")
     @classmethod
@@ -202,7 +203,8 @@ class MultipleChoiceTask(Task):
 
     def load_hub_rows(self, subject: str, split: str) -> list[MCRow]:
         raise DataError(
-            f"no local data for {self.spec.name}: pass --data-dir or set EVALSUITE_DATA_DIR. {self.spec.download_hint}".strip()
+            f"no local data for {self.spec.name}: pass --data-dir (the data root holding benchmarks/) or set "
+            f"EVALSUITE_DATA_DIR. {self.spec.download_hint}".strip()
         )
 
     # -- prompts --------------------------------------------------------------

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SIDE_FOLDERS = {"metrics", "tasks", "reports", "trainers"}
+SIDE_FOLDERS = {"metrics", "tasks", "reports", "trainers", "execution"}
 
 
 def _declared_packages() -> tuple[list[str], dict[str, str]]:
@@ -16,7 +16,17 @@ def _declared_packages() -> tuple[list[str], dict[str, str]]:
 
 def test_every_folder_with_init_is_packaged():
     packages, package_dir = _declared_packages()
-    folder_of = {name: package_dir.get(name, name.replace(".", "/")) for name in packages}
+
+    def folder(name: str) -> str:
+        # A sub-package lies below the folder its nearest mapped parent maps to.
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            parent = ".".join(parts[:cut])
+            if parent in package_dir:
+                return "/".join([package_dir[parent], *parts[cut:]])
+        return name.replace(".", "/")
+
+    folder_of = {name: folder(name) for name in packages}
     for init in ROOT.glob("**/__init__.py"):
         rel = init.parent.relative_to(ROOT).as_posix()
         if rel.startswith((".venv", "tests", "build")) or "/." in f"/{rel}":
@@ -30,7 +40,7 @@ def test_side_folders_map_under_evalsuite():
 
 
 def test_no_generic_top_level_import_names():
-    code = "import importlib.util as u; print([n for n in ('metrics','tasks','reports','trainers') if u.find_spec(n)])"
+    code = "import importlib.util as u; print([n for n in ('metrics','tasks','reports','trainers','execution') if u.find_spec(n)])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True)
     assert out.stdout.strip() == "[]"
 

@@ -1,7 +1,9 @@
 """Bundled trainer: base, SFT, DPO, SimPO, CPO, ORPO, KTO and GRPO checkpoints from one recipe, on TRL.
 
-Modules, one concept each: ``recipe`` (validated YAML), ``data`` (format loaders), ``pretrain`` (tokenizer
-and tiny model from scratch), ``sft``/``preference``/``grpo`` (one TRL trainer each), ``rewards`` (GRPO
-reward registry), ``lora``, ``checkpoint`` (manifest, save), ``stage`` (one stage), ``pipeline`` (a
-recipe), ``trl_compat`` (the only TRL import). Importing this package imports neither torch nor TRL.
+Modules, one concept each: ``methods`` (one module per training method, each registering its stage config,
+data preparation and training call in ``evalsuite.registry.TRAINER_METHODS``), ``settings`` (config fields
+the methods share), ``recipe`` (validated YAML), ``data`` (format loaders), ``parent`` (the checkpoint a
+stage starts from), ``chatml`` (tokens and chat template), ``rewards`` (the built-in GRPO rewards),
+``lora``, ``checkpoint`` (manifest, save), ``stage`` (one stage), ``pipeline`` (a recipe), ``trl_compat``
+(the only TRL import). Importing this package imports neither torch nor TRL.
 """

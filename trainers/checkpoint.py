@@ -7,7 +7,6 @@ marks a finished stage; a directory without one is an unfinished stage.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from evalsuite.errors import ModelError
+from evalsuite.files import atomic_write_text
+from evalsuite.jsonl import dumps_line, read_jsonl, write_jsonl
 
 MANIFEST = "evalsuite_checkpoint.json"
 TRAIN_LOG = "train_log.jsonl"
@@ -113,17 +114,14 @@ def save_model(model, tokenizer, directory: str | Path) -> None:
 
 def write_manifest(directory: str | Path, manifest: Manifest) -> Path:
     path = Path(directory) / MANIFEST
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, manifest.model_dump_json(indent=2))
     return path
 
 
 def read_log(directory: str | Path) -> list[dict[str, Any]]:
+    """The records of a checkpoint's ``train_log.jsonl``; empty when there is none."""
     path = Path(directory) / TRAIN_LOG
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path) if path.is_file() else []
 
 
 def summarise_log(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -147,8 +145,7 @@ def make_log_callback(directory: str | Path, resume_step: int | None):
     if resume_step is None:
         path.unlink(missing_ok=True)
     elif path.is_file():
-        kept = [r for r in read_log(directory) if r.get("step", 0) <= resume_step]
-        path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        write_jsonl(path, [r for r in read_log(directory) if r.get("step", 0) <= resume_step])
 
     class JsonlLog(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -157,6 +154,6 @@ def make_log_callback(directory: str | Path, resume_step: int | None):
             record = {"step": state.global_step, "epoch": state.epoch, "time": time.time()}
             record.update({k: v for k, v in logs.items() if isinstance(v, (int, float, str, bool))})
             with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+                handle.write(dumps_line(record) + "\n")
 
     return JsonlLog()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import DataError
+from evalsuite.jsonl import read_jsonl
 
 ROLE_OF = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
            "bot": "assistant", "model": "assistant"}
@@ -22,19 +23,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a .json (a list of objects) or .jsonl file."""
     if not path.is_file():
         raise DataError(f"data file not found: {path} (relative paths resolve against the recipe's data_dir / EVALSUITE_DATA_DIR)")
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number} is not valid JSON: {exc}") from None
+        rows = read_jsonl(path)
     else:
         try:
-            rows = json.loads(text)
+            rows = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: not valid JSON: {exc}") from None
         if not isinstance(rows, list):

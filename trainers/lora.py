@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalsuite.errors import ConfigError
-from evalsuite.trainers.recipe import LoraSettings
+from evalsuite.trainers.settings import LoraSettings
 
 
 def linear_module_names(model) -> list[str]:

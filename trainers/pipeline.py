@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import ConfigError
-from evalsuite.trainers.recipe import Recipe, load_recipe
+from evalsuite.trainers.recipe import Recipe, load_recipe, method_named, stage_from_options
 from evalsuite.trainers.stage import StageResult, run_stage
 
 
@@ -38,3 +38,20 @@ def run_pipeline(recipe: str | Path | dict[str, Any] | Recipe, out_dir: str | Pa
         if on_stage:
             on_stage(result)
     return outputs
+
+
+def train_stage(method: str, options: dict[str, Any], out_dir: str | Path, *, model: str | None = None,
+                data: list[str] | None = None, force: bool = False) -> StageResult:
+    """Train one stage of ``method`` from ``key=value`` options, as ``evalsuite train <method>`` does.
+
+    ``model`` and ``data`` fill the stage fields the method names for ``--model`` and ``--data`` (data paths
+    are made absolute); runtime keys among the options (seed, threads, device, precision) go to the runtime.
+    """
+    spec = method_named(method)
+    options = dict(options)
+    if spec.model_field and model is not None:
+        options[spec.model_field] = model
+    if spec.data_field and data is not None:
+        options[spec.data_field] = [str(Path(p).resolve()) for p in data]
+    runtime, stage = stage_from_options(method, options)
+    return run_stage(method, stage, runtime, out_dir, recipe=Recipe(stages={}, runtime=runtime), force=force)

@@ -1,4 +1,7 @@
-"""GRPO reward registry: ``@register_reward("name")`` and the built-in rewards.
+"""The built-in GRPO rewards, registered in ``evalsuite.registry.REWARDS`` when this module is imported.
+
+Register another with ``@REWARDS.register("name")``, or from an outside package through the entry-point
+group ``evalsuite.rewards``.
 
 A reward function receives the completions of one generation batch as text,
 the group index of each completion (completions of the same prompt share a
@@ -16,28 +19,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from evalsuite.errors import ConfigError
+from evalsuite.registry import REWARDS
 from evalsuite.trainers import metric_bridge
-
-RewardFn = Callable[..., list]
-REWARDS: dict[str, RewardFn] = {}
-
-
-def register_reward(name: str):
-    """Register a reward under ``name``: ``fn(completions, *, groups, answers, **options) -> list[float | None]``."""
-
-    def decorate(fn: RewardFn) -> RewardFn:
-        if name in REWARDS and REWARDS[name] is not fn:
-            raise ConfigError(f"reward {name!r} is already registered (by {REWARDS[name].__module__})")
-        REWARDS[name] = fn
-        return fn
-
-    return decorate
-
-
-def get_reward(name: str) -> RewardFn:
-    if name not in REWARDS:
-        raise ConfigError(f"unknown reward {name!r}; registered rewards: {', '.join(sorted(REWARDS))}")
-    return REWARDS[name]
 
 
 def _members(groups: Sequence[int]) -> dict[int, list[int]]:
@@ -47,13 +30,13 @@ def _members(groups: Sequence[int]) -> dict[int, list[int]]:
     return members
 
 
-@register_reward("diversity_entropy")
+@REWARDS.register("diversity_entropy")
 def diversity_entropy(completions: list[str], *, groups, answers, tokenizer: str = "auto") -> list[float]:
     """Normalised token entropy of each completion (0 = one token repeated, 1 = all tokens distinct)."""
     return [metric_bridge.normalised_entropy(text, tokenizer) for text in completions]
 
 
-@register_reward("distinct_n")
+@REWARDS.register("distinct_n")
 def distinct_n_contribution(completions: list[str], *, groups, answers, n: int = 2, tokenizer: str = "auto") -> list[float]:
     """distinct-n of the group minus distinct-n of the group without this completion (its leave-one-out contribution)."""
     rewards = [0.0] * len(completions)
@@ -66,7 +49,7 @@ def distinct_n_contribution(completions: list[str], *, groups, answers, n: int =
     return rewards
 
 
-@register_reward("similarity_penalty")
+@REWARDS.register("similarity_penalty")
 def similarity_penalty(completions: list[str], *, groups, answers, threshold: float = 0.8,
                        embedding: str = "lexical") -> list[float]:
     """-1 for a completion whose cosine similarity to another completion of its group exceeds ``threshold``, else 0.
@@ -85,7 +68,7 @@ def similarity_penalty(completions: list[str], *, groups, answers, threshold: fl
     return rewards
 
 
-@register_reward("length_penalty")
+@REWARDS.register("length_penalty")
 def length_penalty(completions: list[str], *, groups, answers, max_tokens: int = 64, tokenizer: str = "auto") -> list[float]:
     """-(tokens over max_tokens) / max_tokens; 0 for completions within the limit."""
     if max_tokens < 1:
@@ -99,7 +82,7 @@ def _normalise_answer(text: str) -> str:
     return text.strip(" .。!！")
 
 
-@register_reward("exact_answer")
+@REWARDS.register("exact_answer")
 def exact_answer(completions: list[str], *, groups, answers, mode: str = "exact") -> list[float | None]:
     """1.0 when the completion matches the reference answer (``mode``: exact, or contains), 0.0 otherwise; None without a reference."""
     if mode not in ("exact", "contains"):
@@ -135,7 +118,7 @@ def trl_reward_funcs(weights: dict[str, float], options: dict[str, dict]) -> tup
         raise ConfigError("grpo needs at least one reward in `rewards`")
     funcs = []
     for name in weights:
-        fn = get_reward(name)
+        fn = REWARDS.get(name)
         opts = dict(options.get(name, {}))
 
         def call(prompts, completions, answer=None, _fn=fn, _opts=opts, **_):

@@ -1,44 +1,24 @@
 """The ``hf`` backend: a transformers causal LM from a local directory or a Hub id.
 
-Log-likelihoods equal lm-evaluation-harness's (same tokenization rule, same
-sums), computed with less work:
-
-* When every continuation is one token that extends the context's tokens (the
-  usual ``" A"`` .. ``" D"`` case, checked item by item, not assumed), one forward
-  pass scores all options, and the vocabulary projection and log-softmax are
-  computed only at the scored position, not at every position.
-* The prompt prefix shared by all questions of a group (description and few-shot
-  exemplars) is run once; its key/value cache is reused by every question whose
-  tokens start with the prefix's tokens.
-* Batches are sorted by length, so padding is small, and right-padded, so no
-  attention mask is needed: causal attention never looks at the padding.
-
-Anything else (a tokenizer that merges the letter into the prompt, multi-token
-continuations) takes lm-eval's general path, and is reported as such.
+This module loads the model and samples text; multiple-choice log-likelihoods
+(lm-evaluation-harness's numbers, computed with less work) are
+:mod:`evalsuite.backends.mc_scoring`'s.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import inspect
-import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal
 
 from pydantic import Field
 
-from evalsuite.backends import final_layer
-from evalsuite.backends.fused_llama import FusedLlama
+from evalsuite.backend import Capabilities
+from evalsuite.backends.identity import ModelFingerprint, resolve_checkpoint, sample_seed, weight_files, weights_fingerprint
+from evalsuite.backends.mc_scoring import MultipleChoiceScorer
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
-from evalsuite.provenance import sha256_file
 from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, MultipleChoiceResult
-
-log = logging.getLogger(__name__)
 
 
 class HFConfig(StrictModel):
@@ -82,111 +62,32 @@ class HFConfig(StrictModel):
     )
 
 
-class ModelFingerprint(StrictModel):
-    """What identifies the numbers a model produces: stored results are keyed by it."""
-
-    model: str
-    revision: str | None
-    weights_sha256: str
-    backend: str = "hf"
-    dtype: str
-    device: str
-
-    def store_key(self) -> dict:
-        # The device is left out on purpose: the same weights and dtype give the same
-        # numbers (to float tolerance) on any device, so a rerun elsewhere can resume.
-        return {"model_weights": self.weights_sha256, "backend": self.backend, "dtype": self.dtype}
-
-
-@dataclass
-class _Prepared:
-    index: int
-    context: list[int]
-    # Fast path: one token id per option; general path: the continuation tokens per option.
-    option_tokens: list[int] | None
-    continuations: list[list[int]] | None
-    uses_prefix: bool = False
-    truncated: int = 0
-    lls: list[float] = field(default_factory=list)
-
-
-def _timed_fingerprint(folder: Path) -> tuple[str, float]:
-    started = time.perf_counter()
-    return weights_fingerprint(folder), time.perf_counter() - started
-
-
-def weight_files(folder: Path) -> list[Path]:
-    """The checkpoint's safetensors files; an error when there are none."""
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ModelError(
-            f"{folder} has no .safetensors weights; evalsuite loads weights only as safetensors "
-            "(convert a .bin checkpoint with `transformers` save_pretrained(safe_serialization=True))"
-        )
-    return files
-
-
-def weights_fingerprint(folder: Path) -> str:
-    """sha256 over the names and contents of the checkpoint's weight files."""
-    digest = hashlib.sha256()
-    for path in weight_files(folder):
-        digest.update(path.name.encode())
-        digest.update(sha256_file(path).encode())
-    return digest.hexdigest()
-
-
-def _resolve_checkpoint(model: str, revision: str | None) -> tuple[Path, str | None]:
-    path = Path(model).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelError(f"--model {model}: expected a checkpoint directory, got a file")
-        return path, revision
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise ModelError(f"--model {model}: no such directory (and it does not look like a Hub id such as org/name)")
-    try:
-        from huggingface_hub import snapshot_download
-
-        folder = snapshot_download(
-            model,
-            revision=revision,
-            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.py", "*.tiktoken", "*.jinja"],
-        )
-    except Exception as exc:  # the hub client raises many types; all mean "could not get it"
-        raise ModelError(
-            f"--model {model}: not a local directory, and the Hub download failed ({type(exc).__name__}: {exc}). "
-            "Pass a local checkpoint directory, or check the id and your network/HF_TOKEN."
-        ) from None
-    folder = Path(folder)
-    return folder, folder.name  # a snapshot folder is named by its commit hash
-
-
 class HFBackend:
+    """A local or Hub checkpoint loaded with transformers: log-likelihoods and sampling."""
+
     name = "hf"
+    Config = HFConfig
 
     def __init__(self, config: HFConfig):
         self.config = config
-        folder, revision = _resolve_checkpoint(config.model, config.revision)
+        folder, revision = resolve_checkpoint(config.model, config.revision)
         weight_files(folder)  # no safetensors: say so before loading anything
         # Hash the weights on another core while torch and transformers import
         # (seconds of single-threaded Python); hashlib releases the GIL.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            hashing = pool.submit(_timed_fingerprint, folder)
+            hashing = pool.submit(weights_fingerprint, folder)
             self._load(folder)
-            weights_sha, self.hash_seconds = hashing.result()
+            weights_sha = hashing.result()
+        reduced = config.autocast != "off"
         self.fingerprint = ModelFingerprint(
             model=config.model,
             revision=revision,
             weights_sha256=weights_sha,
-            dtype=str(self.dtype).removeprefix("torch.") + ("" if config.autocast == "off" else f"+autocast-{config.autocast}"),
+            dtype=str(self.dtype).removeprefix("torch.") + (f"+autocast-{config.autocast}" if reduced else ""),
             device=self._device_name,
         )
-        self.stats = {"single_token_items": 0, "general_items": 0, "prefix_shared_items": 0, "truncated_items": 0}
-        # None: not yet checked against the full forward; then True or False for the run
-        self._final_layer_agrees: bool | None = None
-        self._final_layer = config.final_layer_at_scored_position and final_layer.supported(self.model)
-        self._fused_applicable = self._final_layer and FusedLlama.applicable(self.model, self.device)
-        self._fused: FusedLlama | None = None  # built on first use (it copies the q/k/v and gate/up weights)
-        self._fused_prefix: tuple = (None, None)  # (prefix cache, its keys in the fused layout)
+        self.capabilities = Capabilities(loglikelihoods=True, generate=True, exact_recompute=True, reduced_precision=reduced)
+        self.scorer = MultipleChoiceScorer(self.model, self.tokenizer, config, self.device, self.max_length, self._encode)
 
     def _load(self, folder: Path) -> None:
         import torch
@@ -207,8 +108,6 @@ class HFBackend:
         except (OSError, ValueError) as exc:
             raise ModelError(f"could not load {config.model}: {exc}") from None
         self.model.to(device).eval()
-        # Nearly every transformers causal LM takes logits_to_keep; older remote-code models may not.
-        self._supports_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self.device = torch.device(device)
         self._device_name = device
         self.dtype = dtype
@@ -238,340 +137,26 @@ class HFBackend:
             return int(tokenizer_max)
         return 2048
 
-    # -- tokenization ---------------------------------------------------------
-
     def _encode(self, texts: list[str]) -> list[list[int]]:
         kwargs = {} if self.config.add_bos_token is None else {"add_special_tokens": self.config.add_bos_token}
         return self.tokenizer(texts, **kwargs)["input_ids"]
 
-    def _prepare(self, requests: list[MultipleChoiceRequest]) -> list[_Prepared]:
-        contexts, wholes = [], []
-        for request in requests:
-            context = request.context
-            if not context:
-                raise ConfigError(f"request {request.key}: empty context")
-            # lm-eval moves trailing whitespace of the context into the continuation.
-            stripped = context.rstrip()
-            moved = context[len(stripped):]
-            contexts.append(stripped)
-            wholes.extend(stripped + moved + cont for cont in request.continuations)
-        context_ids = self._encode(contexts)
-        whole_ids = self._encode(wholes)
-        prepared = []
-        offset = 0
-        for i, request in enumerate(requests):
-            ctx = context_ids[i]
-            options = whole_ids[offset: offset + len(request.continuations)]
-            offset += len(request.continuations)
-            # lm-eval's split: continuation = whole[len(context):], whatever the whole's prefix is.
-            conts = [whole[len(ctx):] for whole in options]
-            single = self.config.single_token_fast_path and all(
-                len(whole) == len(ctx) + 1 and whole[: len(ctx)] == ctx for whole in options
-            )
-            item = _Prepared(
-                index=i,
-                context=ctx,
-                option_tokens=[c[0] for c in conts] if single else None,
-                continuations=None if single else conts,
-            )
-            self._check_length(item, request)
-            prepared.append(item)
-        return prepared
+    def close(self) -> None:
+        """Nothing to release: the weights are freed with the backend object."""
 
-    def _check_length(self, item: _Prepared, request: MultipleChoiceRequest) -> None:
-        longest = len(item.context) + (0 if item.option_tokens else max(len(c) for c in item.continuations) - 1)
-        if longest <= self.max_length:
-            return
-        if self.config.truncation == "error":
-            raise ModelError(
-                f"item {request.key}: prompt is {longest} tokens, longer than the model's context of {self.max_length}. "
-                "Use fewer shots (-T shots=N), a model with a longer context, or --truncation left "
-                "(drops tokens from the left, as lm-eval does silently; evalsuite records it per item)."
-            )
-        # Left truncation as lm-eval does it: keep the last max_length+1 tokens of context+continuation.
-        if item.option_tokens is not None:
-            item.continuations = [[token] for token in item.option_tokens]
-            item.option_tokens = None
-        item.truncated = longest - self.max_length
+    # -- multiple choice ----------------------------------------------------------
 
-    # -- forward passes ---------------------------------------------------------
+    def loglikelihoods(self, requests: list[MultipleChoiceRequest]) -> Iterator[tuple[list[int], list[MultipleChoiceResult]]]:
+        """Score requests of one group (same ``prefix``) in the configured precision; yield (indices, results) batch by batch."""
+        yield from self.scorer.score(requests, exact=self.config.autocast == "off")
 
-    def score(self, requests: list[MultipleChoiceRequest]) -> Iterator[tuple[list[int], list[MultipleChoiceResult]]]:
-        """Score requests of one group (same ``prefix``); yield (indices, results) batch by batch."""
-        yield from self._score(requests, exact=self.config.autocast == "off")
-
-    @property
-    def reduced_precision(self) -> bool:
-        return self.config.autocast != "off"
-
-    def score_exact(self, requests: list[MultipleChoiceRequest]) -> list[MultipleChoiceResult]:
-        """Score one group's requests without autocast (used to measure reduced-precision agreement)."""
+    def loglikelihoods_exact(self, requests: list[MultipleChoiceRequest]) -> list[MultipleChoiceResult]:
+        """Score one group's requests without autocast (to measure a reduced-precision run's agreement)."""
         results: list[MultipleChoiceResult | None] = [None] * len(requests)
-        for indices, batch in self._score(requests, exact=True):
+        for indices, batch in self.scorer.score(requests, exact=True):
             for i, result in zip(indices, batch):
                 results[i] = result
         return results
-
-    def _score(self, requests: list[MultipleChoiceRequest], exact: bool) -> Iterator[tuple[list[int], list[MultipleChoiceResult]]]:
-        prepared = self._prepare(requests)
-        fast = [p for p in prepared if p.option_tokens is not None]
-        general = [p for p in prepared if p.option_tokens is None]
-        prefix_cache, prefix_len = None, 0
-        if fast and self.config.prefix_sharing and requests[0].prefix:
-            prefix_ids = self._encode([requests[0].prefix])[0]
-            prefix_len = self._shared_prefix_length(prefix_ids, fast)
-            if prefix_len:
-                prefix_cache = self._run_prefix(prefix_ids[:prefix_len], exact)
-                if prefix_cache is None:
-                    prefix_len = 0
-                    for p in fast:
-                        p.uses_prefix = False
-        shared = [p for p in fast if p.uses_prefix]
-        unshared = [p for p in fast if not p.uses_prefix]
-        for batch in self._batches(shared, lambda p: len(p.context) - prefix_len, prefix_len):
-            self._score_single_token(batch, prefix_cache, prefix_len, exact)
-            yield self._emit(batch)
-        for batch in self._batches(unshared, lambda p: len(p.context), 0):
-            self._score_single_token(batch, None, 0, exact)
-            yield self._emit(batch)
-        for item in general:
-            self._score_general(item, exact)
-            yield self._emit([item])
-
-    def _precision(self, exact: bool):
-        """Inference mode, under autocast unless ``exact``.
-
-        Precision is set per call, never across a ``yield``: autocast is global
-        state and must not leak into the caller between batches.
-        """
-        import contextlib
-
-        import torch
-
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        if not exact and self.config.autocast != "off":
-            stack.enter_context(torch.autocast(device_type=self.device.type, dtype=getattr(torch, self.config.autocast)))
-        return stack
-
-    def _forward(self, exact: bool, **kwargs):
-        """One model call (see ``_precision``)."""
-        keep = kwargs.pop("logits_to_keep") if not self._supports_logits_to_keep else None
-        with self._precision(exact):
-            out = self.model(**kwargs)
-        if keep:
-            out.logits = out.logits[:, -keep:]
-        return out
-
-    @staticmethod
-    def _shared_prefix_length(prefix_ids: list[int], items: list[_Prepared], slack: int = 8) -> int:
-        """Tokens of the prefix that every sharing item's context starts with; marks those items.
-
-        The prefix string's last tokens may merge differently with the text that
-        follows it (``"\\n\\n"`` + ``"A"`` is ``"\\n", "\\nA"`` for some BPEs), so the
-        shared part is the common token prefix, checked item by item, never assumed.
-        Items whose common prefix ends more than ``slack`` tokens early are not shared.
-        """
-        if not prefix_ids:
-            return 0
-        common = []
-        for p in items:
-            n = 0
-            limit = min(len(prefix_ids), len(p.context) - 1)  # at least one token must follow
-            while n < limit and p.context[n] == prefix_ids[n]:
-                n += 1
-            common.append(n)
-        floor = len(prefix_ids) - slack
-        sharing = [(p, n) for p, n in zip(items, common) if n >= max(floor, 1)]
-        if not sharing:
-            return 0
-        length = min(n for _, n in sharing)
-        for p, _ in sharing:
-            p.uses_prefix = True
-        return length
-
-    def _emit(self, batch: list[_Prepared]) -> tuple[list[int], list[MultipleChoiceResult]]:
-        results = []
-        for p in batch:
-            path = "single-token" if p.option_tokens is not None else "general"
-            self.stats["single_token_items" if path == "single-token" else "general_items"] += 1
-            self.stats["prefix_shared_items"] += p.uses_prefix
-            self.stats["truncated_items"] += bool(p.truncated)
-            results.append(
-                MultipleChoiceResult(
-                    loglikelihoods=p.lls, path=path, prompt_tokens=len(p.context), truncated_tokens=p.truncated
-                )
-            )
-        return [p.index for p in batch], results
-
-    # A forward pass has a fixed cost (Python, dispatch and thread wake-ups for
-    # ~25 ops per layer): measured ~10 ms on the 20M benchmark model, the time
-    # of ~50 of its tokens, and fewer of a larger model's. Batching trades it
-    # against padding.
-    BATCH_OVERHEAD_TOKENS = 32
-
-    def _batches(self, items: list[_Prepared], length, cached: int) -> Iterator[list[_Prepared]]:
-        """Length-sorted batches chosen to minimise padded tokens plus per-pass overhead.
-
-        Items are sorted by length, so a batch is a run of them and its cost is
-        rows x longest + overhead; a dynamic programme over the run boundaries
-        finds the cheapest split within the batch-size, token and context
-        budgets. Greedy filling left 3.9% of the tokens as padding on 0-shot
-        MMLU (8 subjects, 20M model); this leaves 1.9% in 20% more passes.
-        """
-        items = sorted(items, key=lambda p: -length(p))
-        n = len(items)
-        lengths = [length(p) for p in items]
-        best = [0.0] + [float("inf")] * n
-        start = [0] * (n + 1)
-        for end in range(1, n + 1):
-            for first in range(end - 1, max(end - self.config.batch_size, 0) - 1, -1):
-                rows, longest = end - first, lengths[first]
-                if rows > 1 and (
-                    rows * longest > self.config.max_batch_tokens or rows * (longest + cached) > self.config.max_batch_context
-                ):
-                    break
-                cost = best[first] + rows * longest + self.BATCH_OVERHEAD_TOKENS
-                if cost < best[end]:
-                    best[end], start[end] = cost, first
-        bounds = []
-        end = n
-        while end > 0:
-            bounds.append((start[end], end))
-            end = start[end]
-        for first, end in reversed(bounds):
-            yield items[first:end]
-
-    def _run_prefix(self, prefix_ids: list[int], exact: bool):
-        import torch
-        from transformers import DynamicCache
-
-        ids = torch.tensor([prefix_ids], device=self.device)
-        out = self._forward(exact, input_ids=ids, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
-        # Only the plain growing cache can be shared safely by views; other cache
-        # types (sliding windows, recurrent state) fall back to full contexts.
-        if not isinstance(cache, DynamicCache) or not all(
-            type(layer).__name__ == "DynamicLayer" and getattr(layer, "keys", None) is not None for layer in cache.layers
-        ):
-            return None
-        return cache
-
-    @staticmethod
-    def _expand_cache(cache, rows: int):
-        expanded = copy.copy(cache)
-        expanded.layers = []
-        for layer in cache.layers:
-            new_layer = copy.copy(layer)
-            # Views, not copies: DynamicLayer.update concatenates into new tensors,
-            # so the shared prefix tensors are never written.
-            new_layer.keys = layer.keys.expand(rows, -1, -1, -1)
-            new_layer.values = layer.values.expand(rows, -1, -1, -1)
-            expanded.layers.append(new_layer)
-        return expanded
-
-    def _score_single_token(self, batch: list[_Prepared], prefix_cache, prefix_len: int, exact: bool) -> None:
-        import torch
-
-        suffixes = [p.context[prefix_len:] for p in batch]
-        lengths = [len(s) for s in suffixes]
-        longest = max(lengths)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(batch), longest), pad, dtype=torch.long)
-        for row, suffix in enumerate(suffixes):
-            ids[row, : len(suffix)] = torch.tensor(suffix)
-        ids = ids.to(self.device)
-        last = torch.tensor(lengths) - 1
-        logits = None
-        if self._final_layer and self._final_layer_agrees is not False and final_layer.fits(self.model, prefix_len + longest):
-            logits = self._shortcut_logits(ids, last, prefix_cache, exact)
-            if self._final_layer_agrees is None:
-                # Checked once per run, on a few rows and without autocast: the
-                # shortcut is the same arithmetic as the full forward or it is wrong.
-                n = min(len(batch), 4)
-                fast = logits[:n] if exact else self._shortcut_logits(ids[:n], last[:n], prefix_cache, True)
-                full = self._full_forward_logits(ids[:n], last[:n], prefix_cache, True)
-                self._final_layer_agrees = self._same_scores(fast, full, batch[:n])
-                if not self._final_layer_agrees:
-                    logits = None
-        if logits is None:
-            logits = self._full_forward_logits(ids, last, prefix_cache, exact)
-        logprobs = logits.float().log_softmax(dim=-1)
-        options = torch.tensor([p.option_tokens for p in batch], device=logprobs.device)
-        chosen = logprobs.gather(1, options).cpu().tolist()
-        for p, lls in zip(batch, chosen):
-            p.lls = lls
-
-    def _shortcut_logits(self, ids, last, prefix_cache, exact: bool):
-        """Logits at each row's last position with the last layer computed only there.
-
-        On a CPU in float32 (no autocast) the fused forward of ``fused_llama``
-        does it; otherwise the model's own layers and ``final_layer``.
-        """
-        if self._fused is None and exact and self._fused_applicable:
-            self._fused = FusedLlama(self.model)
-        with self._precision(exact):
-            if self._fused is not None and exact and self._fused.fits(ids.shape[1] + self._prefix_length(prefix_cache)):
-                if prefix_cache is not None and self._fused_prefix[0] is not prefix_cache:
-                    self._fused_prefix = (prefix_cache, self._fused.prefix_keys(prefix_cache))
-                return self._fused.logits(ids, last, self._fused_prefix[1] if prefix_cache is not None else None)
-            cache = self._expand_cache(prefix_cache, len(ids)) if prefix_cache is not None else None
-            return final_layer.last_position_logits(self.model, ids, last, cache)
-
-    @staticmethod
-    def _prefix_length(prefix_cache) -> int:
-        return 0 if prefix_cache is None else prefix_cache.layers[0].keys.shape[2]
-
-    def _full_forward_logits(self, ids, last, prefix_cache, exact: bool):
-        """Logits ``[rows, vocab]`` at each row's last position, from the model's own forward."""
-        import torch
-
-        keep = int(last.max() - last.min()) + 1
-        kwargs = {}
-        if prefix_cache is not None:
-            kwargs["past_key_values"] = self._expand_cache(prefix_cache, len(ids))
-        out = self._forward(exact, input_ids=ids, use_cache=prefix_cache is not None, logits_to_keep=keep, **kwargs)
-        # out.logits: [rows, keep, vocab]; position j is sequence position longest - keep + j
-        rows = torch.arange(len(ids))
-        return out.logits[rows, (last - (ids.shape[1] - keep)).to(out.logits.device)]
-
-    @staticmethod
-    def _same_scores(fast, full, batch: list[_Prepared]) -> bool:
-        """The final-layer shortcut's option log-likelihoods agree with the full forward's.
-
-        In float32 to 1e-4 (relative to the value's size) with the same choice;
-        with 16-bit weights (a GPU's default) two orders of the same arithmetic
-        differ by more, so there the bound is 5e-2: a structural difference
-        (an architecture variant this code does not know) moves scores by far more.
-        """
-        import torch
-
-        options = torch.tensor([p.option_tokens for p in batch], device=full.device)
-        a = fast.float().log_softmax(dim=-1).gather(1, options)
-        b = full.float().log_softmax(dim=-1).gather(1, options)
-        half = full.dtype in (torch.float16, torch.bfloat16)
-        tolerance = (5e-2 if half else 1e-4) * torch.clamp(b.abs(), min=1.0)
-        agree = bool(((a - b).abs() <= tolerance).all() and (half or torch.equal(a.argmax(1), b.argmax(1))))
-        if not agree:
-            log.warning("final-layer shortcut disagrees with the full forward on this model; using the full forward")
-        return agree
-
-    def _score_general(self, item: _Prepared, exact: bool) -> None:
-        """lm-eval's path: each option scored on (context + continuation)[-(max_length+1):][:-1]."""
-        import torch
-
-        lls = []
-        for cont in item.continuations:
-            if not cont:  # the tokenizer swallowed the continuation into the context
-                lls.append(0.0)
-                continue
-            sequence = (item.context + cont)[-(self.max_length + 1):]
-            inputs = torch.tensor([sequence[:-1]], device=self.device)
-            out = self._forward(exact, input_ids=inputs, logits_to_keep=len(cont))
-            logprobs = out.logits[0].float().log_softmax(dim=-1)
-            targets = torch.tensor(cont, device=logprobs.device)
-            lls.append(float(logprobs.gather(1, targets[:, None]).sum()))
-        item.lls = lls
 
     # -- generation -------------------------------------------------------------
 
@@ -601,9 +186,6 @@ class HFBackend:
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self._encode([request.prompt])[0]
 
-    def _generate_one(self, request: GenerationRequest) -> GenerationResult:
-        return self._generate_batch([request])[0]
-
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         import torch
         from transformers import GenerationConfig
@@ -632,8 +214,7 @@ class HFBackend:
             pad_token_id=pad,
             eos_token_id=eos,
         )
-        seed = int(hashlib.sha256(f"{s.seed}:{requests[0].key}".encode()).hexdigest()[:8], 16)
-        torch.manual_seed(seed)
+        torch.manual_seed(sample_seed(s.seed, requests[0].key))
         width = max(len(ids) for ids in prompts)
         rows = [ids for ids in prompts for _ in range(s.n)]
         # Left padding: every row's last prompt token sits at the same position, where generation starts.
@@ -653,8 +234,3 @@ class HFBackend:
                 reasons.append("length" if stop is None else "stop")
             results.append(GenerationResult(responses=responses, new_tokens=lengths, finish_reasons=reasons, prompt_tokens=len(ids)))
         return results
-
-
-# The names evalsuite.backends.load_backend looks for.
-Config = HFConfig
-Backend = HFBackend

@@ -2,7 +2,10 @@
 
 Requests time out, are retried with exponential backoff on 429, 5xx and
 connection errors (honouring ``Retry-After``), and run at most ``concurrency``
-at a time. The API key is read from the environment and never logged or stored.
+at a time. A request that still fails is reported as an
+:class:`~evalsuite.backend.ItemFailure` for that item, so the run goes on and a
+rerun retries it. The API key is read from the environment and never logged or
+stored.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
+from evalsuite.backend import Capabilities, ItemFailure
+from evalsuite.backends.identity import ModelFingerprint
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
 from evalsuite.provenance import sha256_text
-from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig
+from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, SamplingConfig
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 
@@ -42,15 +47,18 @@ class EndpointError(ModelError):
 
 
 class OpenAIBackend:
+    """Sampling from an OpenAI-compatible endpoint (no log-likelihoods: chat endpoints return none)."""
+
     name = "openai"
+    Config = OpenAIConfig
+    capabilities = Capabilities(generate=True)
 
     def __init__(self, config: OpenAIConfig):
         import httpx
 
-        from evalsuite.backends.hf import ModelFingerprint
-
         self.config = config
         key = os.environ.get(config.api_key_env)
+        self._key = key or None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout)
         # An endpoint's weights cannot be hashed: the fingerprint names the endpoint and model.
@@ -61,6 +69,7 @@ class OpenAIBackend:
         )
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self.client.close()
 
     def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -108,41 +117,55 @@ class OpenAIBackend:
         }
         return self.post("/chat/completions", payload)
 
-    def _generate_one(self, request: GenerationRequest) -> GenerationResult:
+    def _complete(self, request: GenerationRequest) -> GenerationResult:
+        """One request's ``n`` responses; :class:`EndpointError` when the endpoint fails after its retries."""
         s = request.sampling
         if request.messages is not None:
             body = self.chat(request.messages, s)
-            texts = [choice["message"]["content"] or "" for choice in body["choices"]]
         else:
             body = self.post("/completions", {
                 "model": self.config.model, "prompt": request.prompt, "n": s.n, "temperature": s.temperature,
                 "top_p": s.top_p, "max_tokens": s.max_new_tokens, "seed": s.seed,
             })
-            texts = [choice["text"] for choice in body["choices"]]
+        try:
+            choices = body["choices"]
+            texts = [(c["message"]["content"] or "") if request.messages is not None else c["text"] for c in choices]
+            reasons = ["length" if c.get("finish_reason") == "length" else "stop" for c in choices]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise EndpointError(
+                f"{self.config.base_url}: response for prompt {request.key} is not an OpenAI completion "
+                f"(missing {exc}); is base_url an OpenAI-compatible endpoint?"
+            ) from None
         if len(texts) != s.n:
             raise EndpointError(f"{self.config.base_url}: asked for n={s.n} choices, got {len(texts)} (prompt {request.key})")
         usage = body.get("usage") or {}
         per_choice = usage.get("completion_tokens", 0) // max(len(texts), 1)
         return GenerationResult(
-            responses=texts,
-            new_tokens=[per_choice] * len(texts),
-            finish_reasons=["length" if c.get("finish_reason") == "length" else "stop" for c in body["choices"]],
+            responses=texts, new_tokens=[per_choice] * len(texts), finish_reasons=reasons,
             prompt_tokens=usage.get("prompt_tokens", 0),
         )
 
-    def generate(self, requests: list[GenerationRequest]) -> Iterator[tuple[list[int], list[GenerationResult]]]:
-        """Run requests ``concurrency`` at a time; yield each as it completes (the runner stores it)."""
+    def _attempt(self, request: GenerationRequest) -> GenerationResult | ItemFailure:
+        try:
+            return self._complete(request)
+        except EndpointError as exc:
+            message = str(exc)
+            return ItemFailure(error=message.replace(self._key, "***") if self._key else message)
+
+    def generate(self, requests: list[GenerationRequest]) -> Iterator[tuple[list[int], list[GenerationResult | ItemFailure]]]:
+        """Run requests ``concurrency`` at a time; yield each as it completes (the runner stores it).
+
+        A request that fails after its retries yields an :class:`ItemFailure`
+        (its message never holds the API key); the other requests go on.
+        """
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
-            futures = {pool.submit(self._generate_one, request): i for i, request in enumerate(requests)}
+            futures = {pool.submit(self._attempt, request): i for i, request in enumerate(requests)}
             for future in as_completed(futures):
                 yield [futures[future]], [future.result()]
 
-    def score(self, requests):
+    def loglikelihoods(self, requests: list[MultipleChoiceRequest]):
+        """Not available: always a :class:`ConfigError` saying which backend to use."""
         raise ConfigError(
             "the openai backend cannot score multiple-choice log-likelihoods (chat endpoints return no prompt "
             "log-probabilities); use the hf backend for MMLU and C-Eval"
         )
-
-
-Config = OpenAIConfig
-Backend = OpenAIBackend

@@ -8,14 +8,15 @@ do not depend on batching.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Iterator, Literal
 
 from pydantic import Field
 
+from evalsuite.backend import Capabilities
+from evalsuite.backends.identity import ModelFingerprint, resolve_checkpoint, sample_seed, weights_fingerprint
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
-from evalsuite.task import GenerationRequest, GenerationResult
+from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest
 
 
 class VLLMConfig(StrictModel):
@@ -29,7 +30,11 @@ class VLLMConfig(StrictModel):
 
 
 class VLLMBackend:
+    """Batched sampling with vLLM (GPU machines); no log-likelihoods."""
+
     name = "vllm"
+    Config = VLLMConfig
+    capabilities = Capabilities(generate=True)
 
     def __init__(self, config: VLLMConfig):
         try:
@@ -39,10 +44,8 @@ class VLLMBackend:
                 "the vllm backend needs vLLM, which runs on GPU machines: pip install vllm "
                 "(on a CPU machine use --backend hf)"
             ) from None
-        from evalsuite.backends.hf import ModelFingerprint, _resolve_checkpoint, weights_fingerprint
-
         self.config = config
-        folder, revision = _resolve_checkpoint(config.model, config.revision)
+        folder, revision = resolve_checkpoint(config.model, config.revision)
         self.llm = vllm.LLM(
             model=str(folder), dtype=config.dtype, gpu_memory_utilization=config.gpu_memory_utilization,
             max_model_len=config.max_model_len, trust_remote_code=config.trust_remote_code,
@@ -71,7 +74,7 @@ class VLLMBackend:
                 params.append(SamplingParams(
                     n=s.n, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k or -1,
                     repetition_penalty=s.repetition_penalty, max_tokens=s.max_new_tokens,
-                    seed=int(hashlib.sha256(f"{s.seed}:{request.key}".encode()).hexdigest()[:8], 16),
+                    seed=sample_seed(s.seed, request.key),
                 ))
             outputs = self.llm.generate([self._prompt(r) for r in chunk], params, use_tqdm=False)
             results = [
@@ -85,9 +88,9 @@ class VLLMBackend:
             ]
             yield list(range(start, start + len(chunk))), results
 
-    def score(self, requests):
+    def loglikelihoods(self, requests: list[MultipleChoiceRequest]):
+        """Not available: always a :class:`ConfigError` saying which backend to use."""
         raise ConfigError("the vllm backend samples text; score MMLU and C-Eval with the hf backend")
 
-
-Config = VLLMConfig
-Backend = VLLMBackend
+    def close(self) -> None:
+        """Nothing to release: vLLM frees the engine with the backend object."""

@@ -13,9 +13,9 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from evalsuite.cli.nightly_job import run_night
+    from evalsuite.jobs.nightly import run_night
 
-    summary = run_night(args.suite, args.out, night=args.night)
+    summary = run_night(args.suite, args.out, night=args.night, say=print)
     print(f"night {summary['night']}: {summary['items_computed']} items computed, {summary['items_from_store']} from the store; "
           f"previous night: {summary['previous_night'] or 'none'}; report: {summary['report']}")
     for regression in summary["regressions"]:

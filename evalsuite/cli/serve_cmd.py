@@ -1,6 +1,8 @@
-"""`evalsuite serve`: serve a local checkpoint as an OpenAI-compatible endpoint."""
+"""`evalsuite serve`: serve a model as an OpenAI-compatible endpoint."""
 
 from __future__ import annotations
+
+from evalsuite.cli.options import add_backend_arguments, backend_options
 
 
 def add_parser(subparsers):
@@ -9,8 +11,7 @@ def add_parser(subparsers):
     parser.add_argument("--name", help="model name clients use (default: the --model value)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the checkpoint (only if you trust it)")
+    add_backend_arguments(parser, aliases=("--revision", "--dtype", "--device", "--threads", "--trust-remote-code"))
     parser.set_defaults(func=run)
     return parser
 
@@ -25,11 +26,13 @@ def run(args) -> int:
     from evalsuite.backends import load_backend
     from evalsuite.serve import create_app
 
-    options = {"model": args.model, "trust_remote_code": args.trust_remote_code}
-    if args.threads:
-        options["threads"] = args.threads
-    backend = load_backend("hf", options)
+    backend = load_backend(args.backend, backend_options(args))
+    if not backend.capabilities.generate:
+        raise ConfigError(f"backend {args.backend!r} cannot generate text, so it cannot be served; use --backend hf")
     app = create_app(backend, args.name or args.model)
     print(f"serving {args.model} as {args.name or args.model} on http://{args.host}:{args.port}/v1", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        backend.close()
     return 0

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from evalsuite.errors import DataError
-from evalsuite.metrics.common import finish, group_means, weighted_mean
+from evalsuite.metrics.common import finish
 from evalsuite.metrics.diversity.ngrams import as_encoded
+from evalsuite.metrics.resampling import NO_CI, Resampling
 from evalsuite.metrics.result import MetricResult
 
 # Sentence-final punctuation as the auto tokenizer emits it (after NFKC).
@@ -43,20 +44,12 @@ def _as_strings(texts) -> list[str]:
 
 
 def compression_ratio(
-    texts,
-    *,
-    level: int = 9,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 200,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, *, level: int = 9, groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """gzip compression ratio of the joined texts (per prompt in within mode).
 
     Token lists are joined with spaces first. The interval re-compresses every
-    resample, so its default ``n_boot`` is smaller than the other metrics'.
+    resample, so ask for fewer resamples than for the other metrics (200 do).
     """
     strings = _as_strings(texts)
     encoded = [s.encode("utf-8") for s in strings]
@@ -74,22 +67,13 @@ def compression_ratio(
     return finish(
         "compression",
         {"algo": "gzip", "level": level, "join": "space"},
-        n_docs=len(strings), groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
+        n_docs=len(strings), groups=groups, mode=mode, resampling=resampling,
         pooled=pooled, per_group=per_group, details={"bytes": sum(len(b) for b in encoded) + max(len(encoded) - 1, 0)},
     )
 
 
 def length_stats(
-    texts,
-    tokenizer: str = "auto",
-    lowercase: bool = False,
-    *,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, tokenizer: str = "auto", lowercase: bool = False, *, groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """Mean tokens per response; ``details`` adds mean sentence length in tokens.
 
@@ -110,8 +94,7 @@ def length_stats(
     return finish(
         "length",
         {"unit": "tokens", "tok": enc.tokenizer},
-        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=weighted_mean(lengths), per_group=lambda g, ng: group_means(lengths, g, ng), details=details,
+        n_docs=enc.n_docs, groups=groups, mode=mode, resampling=resampling, per_doc=lengths, details=details,
     )
 
 

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.common import finish, group_means, weighted_mean
+from evalsuite.metrics.common import finish
 from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded, unique_sorted
+from evalsuite.metrics.resampling import NO_CI, Resampling
 from evalsuite.metrics.result import MetricResult
 
 LEVELS = ("corpus", "response")
@@ -71,19 +72,23 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
+def _unique_over(enc: Encoded, n: int, totals: np.ndarray, denominator):
+    """``pooled`` and ``per_group`` statistics of unique n-grams / ``denominator(n-gram count)``."""
+
+    def pooled(w):
+        total = float(np.dot(w, totals))
+        return _unique_weighted(enc, n, w) / float(denominator(total)) if total else 0.0
+
+    def per_group(gidx, n_groups):
+        uniq = unique_per_group(enc, n, gidx, n_groups)
+        return _ratio(uniq, denominator(np.bincount(gidx, weights=totals, minlength=n_groups)))
+
+    return pooled, per_group
+
+
 def distinct_n(
-    texts,
-    n: int = 2,
-    tokenizer: str = "auto",
-    lowercase: bool = False,
-    *,
-    level: str = "corpus",
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, n: int = 2, tokenizer: str = "auto", lowercase: bool = False, *, level: str = "corpus",
+    groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """distinct-n of ``texts`` (raw strings or token lists), in [0, 1]."""
     _check_n(n)
@@ -93,22 +98,9 @@ def distinct_n(
     totals = ngram_totals(enc, n)
 
     if level == "corpus":
-
-        def pooled(w):
-            total = float(np.dot(w, totals))
-            return _unique_weighted(enc, n, w) / total if total else 0.0
-
-        def per_group(gidx, n_groups):
-            uniq = unique_per_group(enc, n, gidx, n_groups)
-            return _ratio(uniq, np.bincount(gidx, weights=totals, minlength=n_groups))
-
+        per_doc, (pooled, per_group) = None, _unique_over(enc, n, totals, lambda total: total)
     else:
-        per_doc = _ratio(unique_per_doc(enc, n), totals)
-        pooled = weighted_mean(per_doc)
-
-        def per_group(gidx, n_groups):
-            return group_means(per_doc, gidx, n_groups)
-
+        per_doc, pooled, per_group = _ratio(unique_per_doc(enc, n), totals), None, None
     details = {
         "unique": enc.grams(n).n_distinct,
         "total": int(totals.sum()),
@@ -117,9 +109,8 @@ def distinct_n(
     return finish(
         "distinct",
         {"n": n, "level": level, "tok": enc.tokenizer, "case": _case(lowercase)},
-        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=pooled, per_group=per_group, details=details,
-        bounds=(0.0, 1.0),
+        n_docs=enc.n_docs, groups=groups, mode=mode, resampling=resampling,
+        per_doc=per_doc, pooled=pooled, per_group=per_group, details=details, bounds=(0.0, 1.0),
     )
 
 
@@ -134,18 +125,8 @@ def expected_unique(vocab_size: int, total: np.ndarray | float) -> np.ndarray:
 
 
 def ead(
-    texts,
-    n: int = 2,
-    tokenizer: str = "auto",
-    lowercase: bool = False,
-    *,
-    vocab_size: int | None = None,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, n: int = 2, tokenizer: str = "auto", lowercase: bool = False, *, vocab_size: int | None = None,
+    groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """Expectation-adjusted distinct-n (corpus level; per prompt in within mode)."""
     _check_n(n)
@@ -153,20 +134,11 @@ def ead(
     if vocab_size is not None and (not isinstance(vocab_size, int) or vocab_size < 1):
         raise ConfigError(f"vocab_size must be a positive integer, got {vocab_size!r}")
     v = vocab_size if vocab_size is not None else enc.vocab_size
-    totals = ngram_totals(enc, n)
-
-    def pooled(w):
-        total = float(np.dot(w, totals))
-        return _unique_weighted(enc, n, w) / float(expected_unique(v, total)) if total else 0.0
-
-    def per_group(gidx, n_groups):
-        uniq = unique_per_group(enc, n, gidx, n_groups)
-        return _ratio(uniq, expected_unique(v, np.bincount(gidx, weights=totals, minlength=n_groups)))
-
+    pooled, per_group = _unique_over(enc, n, ngram_totals(enc, n), lambda total: expected_unique(v, total))
     vsig = str(v) if vocab_size is not None else f"obs{v}"
     return finish(
         "ead",
         {"n": n, "V": vsig, "tok": enc.tokenizer, "case": _case(lowercase)},
-        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
+        n_docs=enc.n_docs, groups=groups, mode=mode, resampling=resampling,
         pooled=pooled, per_group=per_group, details={"vocab_size": v},
     )

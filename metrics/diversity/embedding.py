@@ -22,6 +22,7 @@ import numpy as np
 
 from evalsuite.errors import DataError, ModelError
 from evalsuite.metrics.common import finish
+from evalsuite.metrics.resampling import NO_CI, Resampling
 from evalsuite.metrics.result import MetricResult
 
 DEFAULT_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
@@ -106,47 +107,32 @@ def _group_apply(fn, x: np.ndarray):
     return per_group
 
 
+def _embedding_metric(name: str, sig_options: dict, statistic, x: np.ndarray, model_name: str, bounds, scope: dict):
+    """``statistic(embeddings, weights)`` over all responses or per prompt, as a MetricResult."""
+    return finish(
+        name, {**sig_options, "model": model_name}, n_docs=len(x), **scope,
+        pooled=lambda w: statistic(x, w.astype(float)), per_group=_group_apply(statistic, x), bounds=bounds,
+    )
+
+
 def embedding_diversity(
-    texts,
-    model: str = DEFAULT_MODEL,
-    *,
-    batch_size: int = 64,
-    device: str | None = None,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str | None = None,
+    groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """Mean pairwise cosine distance of the responses' embeddings (NaN for < 2)."""
     x, name = _as_embeddings(texts, model, batch_size, device)
-    return finish(
-        "emb-distance", {"model": name},
-        n_docs=len(x), groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=lambda w: _mean_pairwise_distance(x, w.astype(float)), per_group=_group_apply(_mean_pairwise_distance, x),
-        bounds=(0.0, 2.0),
-    )
+    scope = {"groups": groups, "mode": mode, "resampling": resampling}
+    return _embedding_metric("emb-distance", {}, _mean_pairwise_distance, x, name, (0.0, 2.0), scope)
 
 
 def vendi_score(
-    texts,
-    model: str = DEFAULT_MODEL,
-    *,
-    batch_size: int = 64,
-    device: str | None = None,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 200,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str | None = None,
+    groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
-    """Vendi score (order q=1) with the cosine kernel; between 1 and n."""
+    """Vendi score (order q=1) with the cosine kernel; between 1 and n.
+
+    Every resample of the interval takes an eigendecomposition: 200 resamples do.
+    """
     x, name = _as_embeddings(texts, model, batch_size, device)
-    return finish(
-        "vendi", {"q": 1, "kernel": "cosine", "model": name},
-        n_docs=len(x), groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=lambda w: _vendi(x, w.astype(float)), per_group=_group_apply(_vendi, x),
-        bounds=(1.0, None),
-    )
+    scope = {"groups": groups, "mode": mode, "resampling": resampling}
+    return _embedding_metric("vendi", {"q": 1, "kernel": "cosine"}, _vendi, x, name, (1.0, None), scope)

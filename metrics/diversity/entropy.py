@@ -17,8 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.common import finish, group_means, weighted_mean
+from evalsuite.metrics.common import finish
 from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded, unique_inverse
+from evalsuite.metrics.resampling import NO_CI, Resampling
 from evalsuite.metrics.result import MetricResult
 from evalsuite.metrics.diversity.tokenize import tokenize
 
@@ -65,18 +66,8 @@ def _entropy_by(g: np.ndarray, c: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 def ngram_entropy(
-    texts,
-    n: int = 4,
-    tokenizer: str = "auto",
-    lowercase: bool = False,
-    *,
-    base: float | str = "e",
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, n: int = 4, tokenizer: str = "auto", lowercase: bool = False, *, base: float | str = "e",
+    groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """Ent-n over the pooled n-gram distribution (per prompt in within mode)."""
     if not isinstance(n, int) or n < 1:
@@ -98,7 +89,7 @@ def ngram_entropy(
     return finish(
         "entropy",
         {"n": n, "base": base, "tok": enc.tokenizer, "case": "lc" if lowercase else "mixed"},
-        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
+        n_docs=enc.n_docs, groups=groups, mode=mode, resampling=resampling,
         pooled=pooled, per_group=per_group, details={"n_ngrams": int(len(enc.grams(n).starts))},
     )
 
@@ -121,16 +112,7 @@ def diversity_entropy(text, tokenizer: str = "auto", lowercase: bool = False) ->
 
 
 def normalized_entropy(
-    texts,
-    tokenizer: str = "auto",
-    lowercase: bool = False,
-    *,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, tokenizer: str = "auto", lowercase: bool = False, *, groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """Mean of ``diversity_entropy`` over responses (over prompts in within mode)."""
     enc = as_encoded(texts, tokenizer, lowercase)
@@ -138,8 +120,6 @@ def normalized_entropy(
     return finish(
         "norm-entropy",
         {"tok": enc.tokenizer, "case": "lc" if lowercase else "mixed"},
-        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=weighted_mean(per_doc), per_group=lambda g, ng: group_means(per_doc, g, ng),
-        details={"n_short": int((enc.lengths < 2).sum())},
-        bounds=(0.0, 1.0),
+        n_docs=enc.n_docs, groups=groups, mode=mode, resampling=resampling,
+        per_doc=per_doc, details={"n_short": int((enc.lengths < 2).sum())}, bounds=(0.0, 1.0),
     )

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalsuite.errors import ConfigError
+from evalsuite.errors import ConfigError, DataError
+from evalsuite.metrics.diversity.io import Record
+from evalsuite.metrics.diversity.ngrams import encode
 
 
 def match_lengths(
@@ -39,3 +41,26 @@ def match_lengths(
     if not keep_a:
         return np.arange(0), np.arange(0)
     return np.sort(np.concatenate(keep_a)), np.sort(np.concatenate(keep_b))
+
+
+def length_matched(
+    sets: dict[str, list[Record]], *, tokenizer: str = "auto", n_bins: int = 10, seed: int = 0
+) -> tuple[dict[str, list[Record]], dict]:
+    """The two sets cut to length-matched subsets (:func:`match_lengths` on token counts), and a note of what was kept.
+
+    An error when there are not exactly two sets, or when fewer than two
+    responses survive because the lengths do not overlap.
+    """
+    if len(sets) != 2:
+        raise ConfigError(f"length matching needs exactly two sets to compare, got {len(sets)}: {', '.join(sets)}")
+    (la, ra), (lb, rb) = sets.items()
+    lengths = [encode([r.text for r in recs], tokenizer).lengths for recs in (ra, rb)]
+    ia, ib = match_lengths(lengths[0], lengths[1], n_bins=n_bins, seed=seed)
+    if len(ia) < 2:
+        raise DataError(
+            f"length matching kept {len(ia)} responses: the two sets' token lengths do not overlap "
+            f"({la}: median {int(np.median(lengths[0]))}, {lb}: median {int(np.median(lengths[1]))}); "
+            "compare without --length-matched or with fewer --length-bins"
+        )
+    note = {"kept": [len(ia), len(ib)], "of": [len(ra), len(rb)], "bins": n_bins}
+    return {la: [ra[i] for i in ia], lb: [rb[i] for i in ib]}, note

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.metrics.common import finish, group_index, group_means, weighted_mean
+from evalsuite.metrics.common import finish, group_index
 from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded
+from evalsuite.metrics.resampling import NO_CI, Resampling
 from evalsuite.metrics.result import MetricResult
 
 KINDS = ("seq-rep", "rep-w", "rep-r", "rate", "duplicates")
@@ -86,20 +87,8 @@ def duplicate_flags(enc: Encoded, pool: np.ndarray) -> np.ndarray:
 
 
 def repetition(
-    texts,
-    kind: str = "seq-rep",
-    n: int = 4,
-    tokenizer: str = "auto",
-    lowercase: bool = False,
-    *,
-    k: int = 3,
-    window: int = 16,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    texts, kind: str = "seq-rep", n: int = 4, tokenizer: str = "auto", lowercase: bool = False, *,
+    k: int = 3, window: int = 16, groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """A repetition statistic in [0, 1] (higher = more repetitive); see the module doc."""
     if kind not in KINDS:
@@ -127,8 +116,6 @@ def repetition(
     opts.update({"tok": enc.tokenizer, "case": "lc" if lowercase else "mixed"})
     return finish(
         "repetition", opts,
-        n_docs=enc.n_docs, groups=groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=weighted_mean(per_doc), per_group=lambda g, ng: group_means(per_doc, g, ng),
-        details={"n_empty": int((enc.lengths == 0).sum())},
-        bounds=(0.0, 1.0),
+        n_docs=enc.n_docs, groups=groups, mode=mode, resampling=resampling,
+        per_doc=per_doc, details={"n_empty": int((enc.lengths == 0).sum())}, bounds=(0.0, 1.0),
     )

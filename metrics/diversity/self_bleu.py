@@ -34,6 +34,7 @@ import numpy as np
 from evalsuite.errors import ConfigError
 from evalsuite.metrics.common import check_mode, finish, group_index
 from evalsuite.metrics.diversity.ngrams import Encoded, as_encoded
+from evalsuite.metrics.resampling import NO_CI, Resampling
 from evalsuite.metrics.result import MetricResult
 
 SMOOTHINGS = ("method1", "exp", "floor", "none")
@@ -176,19 +177,9 @@ def self_bleu_scores(enc: Encoded, gidx: np.ndarray, n_groups: int, max_order: i
 
 
 def self_bleu(
-    texts,
-    max_order: int = 4,
-    smoothing: str = "method1",
-    tokenizer: str = "13a",
-    sample_size: int | None = None,
-    seed: int = 0,
-    *,
-    lowercase: bool = False,
-    groups: Sequence | None = None,
-    mode: str = "across",
-    ci: bool = False,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
+    texts, max_order: int = 4, smoothing: str = "method1", tokenizer: str = "13a", sample_size: int | None = None,
+    seed: int = 0, *, lowercase: bool = False,
+    groups: Sequence | None = None, mode: str = "across", resampling: Resampling = NO_CI,
 ) -> MetricResult:
     """Mean self-BLEU in [0, 1] (higher = more alike).
 
@@ -196,7 +187,8 @@ def self_bleu(
     response against the other samples of its prompt and averages per prompt,
     then over prompts. A response with no other response to compare with has
     no score (NaN, left out of the means); ``details["n_scored"]`` counts the
-    rest. The interval resamples hypotheses (by prompt when groups are given)
+    rest. ``seed`` draws the ``sample_size`` sample; the interval (its seed is
+    ``resampling.seed``) resamples hypotheses (by prompt when groups are given)
     with the reference pool held fixed.
     """
     cfg = SelfBleuConfig(max_order, smoothing, tokenizer, lowercase, sample_size, seed)
@@ -213,6 +205,24 @@ def self_bleu(
         pool_idx, pool_n = np.zeros(sub.n_docs, dtype=np.int64), 1
     scores = self_bleu_scores(sub, pool_idx, pool_n, cfg.max_order, cfg.smoothing)
     scored = ~np.isnan(scores)
+    pooled, per_group = _scored_means(scores)
+    sizes = np.bincount(pool_idx, minlength=pool_n) if sub.n_docs else np.zeros(0, dtype=np.int64)
+    sampled = cfg.sample_size is not None and len(keep) < enc.n_docs
+    return finish(
+        "self-bleu",
+        {"n": cfg.max_order, "smooth": cfg.smoothing, "tok": enc.tokenizer, "case": "lc" if lowercase else "mixed",
+         "N": _pool_sizes(sizes), "sample": f"{cfg.sample_size}/s{seed}" if sampled else None},
+        n_docs=sub.n_docs, groups=sub_groups, mode=mode, resampling=resampling,
+        pooled=pooled, per_group=per_group,
+        details={"n_scored": int(scored.sum()), "pool_size_mean": float(sizes.mean()) if len(sizes) else 0.0,
+                 "pool_size_max": int(sizes.max()) if len(sizes) else 0},
+        bounds=(0.0, 1.0),
+    )
+
+
+def _scored_means(scores: np.ndarray):
+    """``pooled`` and ``per_group`` means of the scores that are not NaN."""
+    scored = ~np.isnan(scores)
     safe = np.where(scored, scores, 0.0)
 
     def pooled(w):
@@ -226,24 +236,17 @@ def self_bleu(
         with np.errstate(invalid="ignore", divide="ignore"):
             return sums / cnt
 
-    sizes = np.bincount(pool_idx, minlength=pool_n) if sub.n_docs else np.zeros(0, dtype=np.int64)
-    # N is the size of the pools actually scored, so that two numbers computed
-    # on different amounts of text never carry the same signature
+    return pooled, per_group
+
+
+def _pool_sizes(sizes: np.ndarray) -> str:
+    """The signature's ``N``: the size of the pools actually scored (``2-3`` when they differ).
+
+    Two numbers computed on different amounts of text never carry the same signature.
+    """
     scored_sizes = sizes[sizes >= 2]
     if len(scored_sizes) == 0:
-        n_sig = "0"
-    elif scored_sizes.min() == scored_sizes.max():
-        n_sig = str(scored_sizes.max())
-    else:
-        n_sig = f"{scored_sizes.min()}-{scored_sizes.max()}"
-    sampled = cfg.sample_size is not None and len(keep) < enc.n_docs
-    return finish(
-        "self-bleu",
-        {"n": cfg.max_order, "smooth": cfg.smoothing, "tok": enc.tokenizer, "case": "lc" if lowercase else "mixed",
-         "N": n_sig, "sample": f"{cfg.sample_size}/s{seed}" if sampled else None},
-        n_docs=sub.n_docs, groups=sub_groups, mode=mode, ci=ci, n_boot=n_boot, confidence=confidence, seed=seed,
-        pooled=pooled, per_group=per_group,
-        details={"n_scored": int(scored.sum()), "pool_size_mean": float(sizes.mean()) if len(sizes) else 0.0,
-                 "pool_size_max": int(sizes.max()) if len(sizes) else 0},
-        bounds=(0.0, 1.0),
-    )
+        return "0"
+    if scored_sizes.min() == scored_sizes.max():
+        return str(scored_sizes.max())
+    return f"{scored_sizes.min()}-{scored_sizes.max()}"

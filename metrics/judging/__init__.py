@@ -1,1 +1,19 @@
-"""Judging statistics: win rates, Bradley-Terry, agreement."""
+"""Judging statistics: win rates with ties, Bradley-Terry, order and length bias, inter-rater agreement."""
+
+from evalsuite.metrics.judging.agreement import (
+    Agreement, cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha, spearman,
+)
+from evalsuite.metrics.judging.bradley_terry_fit import fit_bradley_terry
+from evalsuite.metrics.judging.pairwise import (
+    BRADLEY_TERRY_CI, FLIP, LOSS, OUTCOMES, SCORE, TIE, WIN, WIN_RATE_CI,
+    BradleyTerry, LengthBias, OrderConsistency, SoftWinRate, WinRate,
+    bradley_terry, combine_orders, longer_answer_win_share, position_bias, preference_value, soft_win_rate, win_rate,
+)
+
+__all__ = [
+    "BRADLEY_TERRY_CI", "FLIP", "LOSS", "OUTCOMES", "SCORE", "TIE", "WIN", "WIN_RATE_CI",
+    "Agreement", "BradleyTerry", "LengthBias", "OrderConsistency", "SoftWinRate", "WinRate",
+    "bradley_terry", "cohen_kappa", "combine_orders", "fit_bradley_terry", "fleiss_kappa", "fleiss_kappa_counts",
+    "krippendorff_alpha", "longer_answer_win_share", "position_bias", "preference_value", "soft_win_rate", "spearman",
+    "win_rate",
+]

@@ -27,13 +27,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsuite.errors import DataError
-from evalsuite.metrics.bootstrap import check_ci_args, mean_ci, percentile_interval, unit_weights
+from evalsuite.metrics.bootstrap import mean_ci, percentile_interval, unit_weights
+from evalsuite.metrics.judging.bradley_terry_fit import credit_matrix, fit_bradley_terry, log_likelihood
+from evalsuite.metrics.resampling import Resampling
 from evalsuite.metrics.result import make_signature
 
 WIN, TIE, LOSS = "win", "tie", "loss"
 OUTCOMES = (WIN, TIE, LOSS)
 SCORE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}
 FLIP = {WIN: LOSS, TIE: TIE, LOSS: WIN, None: None}
+# Defaults of the two statistics that carry an interval unless told otherwise.
+WIN_RATE_CI = Resampling(ci=True)
+BRADLEY_TERRY_CI = Resampling(ci=True, n_boot=200)
 
 
 def _check_outcomes(outcomes: Iterable[str | None]) -> list[str | None]:
@@ -73,24 +78,19 @@ class WinRate:
         return self.losses / self.n if self.n else float("nan")
 
 
-def win_rate(
-    outcomes: Iterable[str | None],
-    *,
-    ci: bool = True,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> WinRate:
-    """Win rate with ties counted as half a win; ``None`` outcomes are counted as unparseable and excluded."""
+def win_rate(outcomes: Iterable[str | None], *, resampling: Resampling = WIN_RATE_CI) -> WinRate:
+    """Win rate with ties counted as half a win; ``None`` outcomes are counted as unparseable and excluded.
+
+    The interval is a seeded percentile bootstrap over comparisons, as ``resampling`` says.
+    """
     out = _check_outcomes(outcomes)
     parsed = [o for o in out if o is not None]
     scores = np.array([SCORE[o] for o in parsed], dtype=float)
     n = len(scores)
     value = float(scores.mean()) if n else float("nan")
     interval = None
-    if ci:
-        check_ci_args(confidence, n_boot)
-        interval = mean_ci(scores, n_boot=n_boot, confidence=confidence, seed=seed) if n else (math.nan, math.nan)
+    if resampling.ci:
+        interval = mean_ci(scores, resampling) if n else (math.nan, math.nan)
     return WinRate(
         value=value,
         standard_error=_sem(scores),
@@ -101,7 +101,7 @@ def win_rate(
         n=n,
         unparseable=len(out) - n,
         signature=make_signature(
-            "winrate", ties="half", ci=f"boot{n_boot}@{confidence:g}" if ci else None, seed=seed if ci else None
+            "winrate", ties="half", ci=resampling.label(), seed=resampling.seed if resampling.ci else None
         ),
     )
 
@@ -271,88 +271,13 @@ class BradleyTerry:
         return 1.0 / (1.0 + math.exp(self.strengths[b] - self.strengths[a]))
 
 
-def _credit_matrix(i: np.ndarray, j: np.ndarray, score: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
-    """W[a, b] = wins of a over b, a tie giving each side one half."""
-    w = np.zeros((k, k))
-    np.add.at(w, (i, j), weights * score)
-    np.add.at(w, (j, i), weights * (1 - score))
-    return w
-
-
-def _strongly_connected(w: np.ndarray) -> bool:
-    # The MLE is finite iff every split of the models has credit flowing both
-    # ways (Ford 1957; Hunter 2004): the "got some credit against" graph is
-    # strongly connected. Check reachability from model 0 forwards and backwards.
-    adj = w > 0
-    for graph in (adj, adj.T):
-        seen = np.zeros(len(w), dtype=bool)
-        seen[0] = True
-        frontier = seen.copy()
-        while frontier.any():
-            frontier = graph[frontier].any(axis=0) & ~seen
-            seen |= frontier
-        if not seen.all():
-            return False
-    return True
-
-
-def _log_likelihood(beta: np.ndarray, w: np.ndarray) -> float:
-    diff = beta[:, None] - beta[None, :]
-    # log sigmoid(diff) computed stably
-    return float((w * -np.logaddexp(0.0, -diff)).sum())
-
-
-def fit_bradley_terry(w: np.ndarray, *, tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, int]:
-    """Maximum-likelihood log-strengths (mean zero) from a credit matrix, by Newton's method.
-
-    The log-likelihood sum_ab W[a,b] log sigmoid(beta_a - beta_b) is concave;
-    Newton steps with step halving on the model-0-anchored parameters converge
-    in a handful of iterations. Raises DataError when no finite MLE exists.
-    """
-    k = len(w)
-    if k < 2:
-        raise DataError(f"Bradley-Terry needs comparisons between at least 2 models, got {k}")
-    if not _strongly_connected(w):
-        raise DataError(
-            "Bradley-Terry strengths are infinite: some group of models won (or lost) every comparison "
-            "against the rest; add comparisons that connect them"
-        )
-    n = w + w.T
-    beta = np.zeros(k)
-    ll = _log_likelihood(beta, w)
-    for it in range(1, max_iter + 1):
-        p = 1.0 / (1.0 + np.exp(beta[None, :] - beta[:, None]))  # p[a, b] = P(a beats b)
-        grad = (w - n * p).sum(axis=1)
-        info = n * p * p.T  # Fisher information off-diagonals (negated Hessian is the Laplacian)
-        hess = np.diag(info.sum(axis=1)) - info
-        # beta_0 is fixed at 0 during the fit: the likelihood only sees differences.
-        step = np.zeros(k)
-        step[1:] = np.linalg.solve(hess[1:, 1:], grad[1:])
-        if np.max(np.abs(step)) < tol:
-            return beta - beta.mean(), it
-        t = 1.0
-        slack = 1e-12 * (1 + abs(ll))  # rounding noise of a sum of many terms
-        while _log_likelihood(beta + t * step, w) < ll - slack:
-            t /= 2
-            if t < 1e-8:  # no ascent left at floating-point precision: this is the optimum
-                return beta - beta.mean(), it
-        beta = beta + t * step
-        ll = _log_likelihood(beta, w)
-    raise DataError(f"Bradley-Terry fit did not converge in {max_iter} Newton iterations (last step {np.max(np.abs(step)):.3g})")
-
-
 def bradley_terry(
-    comparisons: Iterable[tuple[str, str, str | None]],
-    *,
-    ci: bool = True,
-    n_boot: int = 200,
-    confidence: float = 0.95,
-    seed: int = 0,
+    comparisons: Iterable[tuple[str, str, str | None]], *, resampling: Resampling = BRADLEY_TERRY_CI
 ) -> BradleyTerry:
     """Bradley-Terry strengths of every model in ``(model_a, model_b, outcome for a)`` comparisons.
 
     Ties count as half a win for each side. Confidence intervals are seeded
-    percentile bootstraps over comparisons.
+    percentile bootstraps over comparisons, as ``resampling`` says.
     """
     rows = list(comparisons)
     parsed = []
@@ -370,21 +295,21 @@ def bradley_terry(
     i = np.array([index[a] for a, _, _ in parsed], dtype=np.int64)
     j = np.array([index[b] for _, b, _ in parsed], dtype=np.int64)
     score = np.array([SCORE[o] for _, _, o in parsed])
-    w = _credit_matrix(i, j, score, np.ones(len(parsed)), len(models))
+    w = credit_matrix(i, j, score, np.ones(len(parsed)), len(models))
     beta, iterations = fit_bradley_terry(w)
 
+    r = resampling
     intervals = None
     failed = 0
-    if ci:
-        check_ci_args(confidence, n_boot)
-        samples = np.full((n_boot, len(models)), np.nan)
-        for b, weights in enumerate(unit_weights(len(parsed), n_boot, seed)):
-            wb = _credit_matrix(i, j, score, weights.astype(float), len(models))
+    if r.ci:
+        samples = np.full((r.n_boot, len(models)), np.nan)
+        for b, weights in enumerate(unit_weights(len(parsed), r.n_boot, r.seed)):
+            wb = credit_matrix(i, j, score, weights.astype(float), len(models))
             try:
                 samples[b] = fit_bradley_terry(wb)[0]
             except DataError:
                 failed += 1
-        intervals = {m: percentile_interval(samples[:, k], confidence) for k, m in enumerate(models)}
+        intervals = {m: percentile_interval(samples[:, k], r.confidence) for k, m in enumerate(models)}
 
     strengths = {m: float(beta[k]) for k, m in enumerate(models)}
     return BradleyTerry(
@@ -395,10 +320,9 @@ def bradley_terry(
         n_comparisons=len(parsed),
         unparseable=len(rows) - len(parsed),
         iterations=iterations,
-        log_likelihood=_log_likelihood(beta, w),
+        log_likelihood=log_likelihood(beta, w),
         n_boot_failed=failed,
         signature=make_signature(
-            "bradley_terry", ties="half", fit="newton", centre="mean0",
-            ci=f"boot{n_boot}@{confidence:g}" if ci else None, seed=seed if ci else None,
+            "bradley_terry", ties="half", fit="newton", centre="mean0", ci=r.label(), seed=r.seed if r.ci else None
         ),
     )

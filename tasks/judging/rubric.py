@@ -3,11 +3,15 @@
 A rubric is YAML (see ``DEFAULT_RUBRICS`` for the built-in English and Chinese
 ones: task completion, naturalness, tone/style fit, informativeness on 1–5).
 It renders the judge prompt, which shows only the question and the answer —
-never which checkpoint wrote it — and asks for ``[[dimension: score]]`` lines.
+never which checkpoint wrote it — and asks for ``[[dimension: score]]`` lines;
+:func:`parse_rubric`, beside it, reads those lines (or a JSON object) back.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -15,6 +19,10 @@ from pydantic import Field, field_validator
 from evalsuite.config import StrictModel, load_yaml, validate
 from evalsuite.errors import ConfigError
 from evalsuite.provenance import sha256_text
+from evalsuite.tasks.judging.verdicts import Verdict, raw_text, unparseable
+
+_RUBRIC_TAG = re.compile(r"\[\[\s*([^\[\]:]+?)\s*:\s*(-?\d+(?:\.\d+)?)\s*\]\]")
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 class Dimension(StrictModel):
@@ -60,6 +68,10 @@ class Rubric(StrictModel):
             + f"\n\n[Question]\n{question}\n\n[The Start of Assistant's Answer]\n{answer}\n[The End of Assistant's Answer]\n\n"
             + self.answer_format.format(format_lines=format_lines, scale_min=self.scale_min, scale_max=self.scale_max)
         )
+
+    def parse(self, text: str | None) -> Verdict:
+        """The judge's scores for this rubric's dimensions, each within its scale, or an unparseable verdict."""
+        return parse_rubric(text, dimensions=self.dimension_names, low=self.scale_min, high=self.scale_max)
 
 
 _EN = Rubric(
@@ -114,3 +126,69 @@ def load_rubric(name_or_path: str) -> Rubric:
     if not path.suffix in (".yaml", ".yml"):
         raise ConfigError(f"unknown rubric {name_or_path!r}; built in: {', '.join(DEFAULT_RUBRICS)}; or a .yaml file")
     return validate(Rubric, load_yaml(path), f"rubric file {path}")
+
+
+def _json_object(raw: str) -> dict | None:
+    candidates = [m.strip() for m in _FENCE.findall(raw)] + [raw.strip()]
+    start, end = raw.find("{"), raw.rfind("}")
+    if 0 <= start < end:
+        candidates.append(raw[start : end + 1])
+    for c in candidates:
+        try:
+            obj = json.loads(c)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+def _score_of(value) -> float | None:
+    # A dimension may be a bare number or {"score": n, "reason": ...}.
+    if isinstance(value, dict):
+        value = value.get("score")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def parse_rubric(
+    text: str | None,
+    *,
+    dimensions: Sequence[str] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+) -> Verdict:
+    """Scores per rubric dimension from a JSON object or ``[[dimension: score]]`` tags.
+
+    With ``dimensions`` every one must be present (others are dropped); a
+    non-numeric score, a score outside [low, high], or a dimension given two
+    different scores makes the whole verdict unparseable.
+    """
+    raw = raw_text(text)
+    scores: dict[str, float] = {}
+    obj = _json_object(raw)
+    if obj is not None:
+        for key, value in obj.items():
+            score = _score_of(value)
+            if score is None:
+                if dimensions is None or key in dimensions:
+                    return unparseable(raw, f"dimension {key!r} has non-numeric score {value!r}")
+                continue
+            scores[str(key)] = score
+    else:
+        for key, value in _RUBRIC_TAG.findall(raw):
+            if key in scores and scores[key] != float(value):
+                return unparseable(raw, f"ambiguous: dimension {key!r} scored {scores[key]:g} and {float(value):g}")
+            scores[key] = float(value)
+    if not scores:
+        return unparseable(raw, "no JSON object or [[dimension: score]] tags found")
+    if dimensions is not None:
+        missing = [d for d in dimensions if d not in scores]
+        if missing:
+            return unparseable(raw, f"missing dimensions {missing}")
+        scores = {d: scores[d] for d in dimensions}
+    for key, score in scores.items():
+        if (low is not None and score < low) or (high is not None and score > high):
+            return unparseable(raw, f"dimension {key!r} score {score:g} outside [{low}, {high}]")
+    return Verdict(raw=raw, value=scores)

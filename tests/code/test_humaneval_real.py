@@ -8,8 +8,11 @@ import time
 
 import pytest
 
-from evalsuite.execution.sandbox import SandboxLimits
-from evalsuite.execution.humaneval import evaluate, load_problems
+from evalsuite.data import DataRoots
+from evalsuite.execution.executor import SandboxConfig, SandboxExecutor
+from evalsuite.execution.humaneval import HumanEvalTask, load_problems
+from evalsuite.runner import evaluate
+from evalsuite.store import ResultStore
 
 pytestmark = pytest.mark.integration
 
@@ -22,15 +25,20 @@ def humaneval(data_dir):
     return path
 
 
-def test_all_canonical_solutions_pass(humaneval, tmp_path):
+def test_all_canonical_solutions_pass(humaneval, data_dir, tmp_path):
     start = time.monotonic()
-    result = evaluate(humaneval, None, tmp_path / "run", [1], workers=2)
+    # The problems file comes from the data root's code/ folder by default.
+    task = HumanEvalTask({"canonical": True, "ks": [1]}, data=DataRoots.from_root(data_dir))
+    executor = SandboxExecutor(SandboxConfig(workers=2))
+    with ResultStore(tmp_path / "store.sqlite") as store:
+        result = evaluate(task, executor, store, out_dir=tmp_path / "run")
     elapsed = time.monotonic() - start
     failures = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     failures = [(o["task_id"], o["status"], o["message"]) for o in failures if not o["passed"]]
     assert failures == []
-    assert result.samples_total == 164 and result.pass_at_k["pass@1"].value == 1.0
-    print(f"164 canonical solutions judged in {elapsed:.1f} s ({result.isolation.summary()})")
+    assert result.task_metadata["problems_file"] == str(humaneval)
+    assert result.scores.samples_total == 164 and result.scores.pass_at_k["pass@1"].value == 1.0
+    print(f"164 canonical solutions judged in {elapsed:.1f} s ({executor.fingerprint.isolation.summary()})")
 
 
 def test_wrong_solutions_fail(humaneval, tmp_path):
@@ -46,7 +54,8 @@ def test_wrong_solutions_fail(humaneval, tmp_path):
         rows.append({"task_id": task_id, "completion": other.canonical_solution})
     samples = tmp_path / "wrong.jsonl"
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    result = evaluate(humaneval, samples, tmp_path / "run", [1, 3],
-                      limits=SandboxLimits(timeout_s=5), workers=2)
-    assert result.statuses.get("passed", 0) == 0, result.statuses
-    assert result.pass_at_k["pass@3"].value == 0.0
+    task = HumanEvalTask({"samples": str(samples), "problems": str(humaneval), "ks": [1, 3]})
+    with ResultStore(tmp_path / "store.sqlite") as store:
+        result = evaluate(task, SandboxExecutor(SandboxConfig(timeout_s=5, workers=2)), store, out_dir=tmp_path / "run")
+    assert result.scores.statuses.get("passed", 0) == 0, result.scores.statuses
+    assert result.scores.pass_at_k["pass@3"].value == 0.0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.execution.sandbox import SandboxLimits, probe, run_many, run_program
+from evalsuite.execution.sandbox import SandboxLimits, child_source, probe, run_many, run_program
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = SandboxLimits(timeout_s=3, cpu_s=3, memory_mb=256, nproc=8, guard=False)
@@ -226,15 +226,13 @@ def test_child_as_an_ordinary_user_gets_user_network_and_pid_namespaces(tmp_path
     import json
     import subprocess
 
-    from evalsuite.execution.sandbox import _CHILD
-
     tmp_path.chmod(0o777)
     (tmp_path / "program.py").write_text("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n")
     (tmp_path / "program.py").chmod(0o644)
     read_end, write_end = os.pipe()
     config = {"limits": SandboxLimits().model_dump(), "uid": None, "unhide": [], "report_fd": write_end}
     subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3",
-                    "-I", "-S", "-c", _CHILD, json.dumps(config)], cwd=tmp_path, pass_fds=(write_end,), timeout=30)
+                    "-I", "-S", "-c", child_source(), json.dumps(config)], cwd=tmp_path, pass_fds=(write_end,), timeout=30)
     os.close(write_end)
     reports = [json.loads(line) for line in os.read(read_end, 1 << 16).decode().splitlines()]
     os.close(read_end)
@@ -243,6 +241,13 @@ def test_child_as_an_ordinary_user_gets_user_network_and_pid_namespaces(tmp_path
         pytest.skip(f"unprivileged user namespaces are not allowed here: {isolation['notes']}")
     assert isolation["network_namespace"] and isolation["pid_namespace"]
     assert "unreachable" in reports[1]["result"]["error"].lower()
+
+
+def test_child_program_is_the_child_module_and_importing_it_runs_nothing():
+    from evalsuite.execution import child
+
+    assert child_source() == Path(child.__file__).read_text(encoding="utf-8")
+    assert callable(child.main)  # imported without running: this process is still here
 
 
 def test_stopping_early_drops_queued_programs():

@@ -2,18 +2,26 @@
 
 import random
 
-from evalsuite.backends.hf import HFBackend, HFConfig, _Prepared
+import pytest
+
+from evalsuite.backends.hf import HFConfig
+from evalsuite.backends.mc_plan import BATCH_OVERHEAD_TOKENS, plan_batches
+from evalsuite.errors import ConfigError
 
 
 def batches(lengths, cached=0, **config):
-    backend = HFBackend.__new__(HFBackend)  # only the config is needed to batch
-    backend.config = HFConfig(model="unused", **config)
-    items = [_Prepared(index=i, context=[0] * n, option_tokens=[1], continuations=None) for i, n in enumerate(lengths)]
-    return [[len(p.context) for p in b] for b in backend._batches(items, lambda p: len(p.context), cached)]
+    """The planner's split of ``lengths`` (sorted longest first) under the hf backend's budgets."""
+    budgets = HFConfig(model="unused", **config)
+    ordered = sorted(lengths, reverse=True)
+    bounds = plan_batches(
+        ordered, batch_size=budgets.batch_size, max_batch_tokens=budgets.max_batch_tokens,
+        max_batch_context=budgets.max_batch_context, cached=cached,
+    )
+    return [ordered[first:end] for first, end in bounds]
 
 
 def cost(split):
-    return sum(len(b) * max(b) + HFBackend.BATCH_OVERHEAD_TOKENS for b in split)
+    return sum(len(b) * max(b) + BATCH_OVERHEAD_TOKENS for b in split)
 
 
 def greedy(lengths, batch_size, max_tokens):
@@ -43,3 +51,12 @@ def test_separates_lengths_instead_of_padding():
     assert batches([100, 10, 10, 10], batch_size=8, max_batch_tokens=1024) == [[100], [10, 10, 10]]
     assert batches([]) == []
     assert batches([2000]) == [[2000]]  # one item longer than the token budget still runs
+
+
+def test_ranges_are_contiguous_and_unsorted_lengths_are_refused():
+    bounds = plan_batches([9, 7, 7, 3, 1], batch_size=2, max_batch_tokens=1024, max_batch_context=65536)
+    assert bounds[0][0] == 0 and bounds[-1][1] == 5
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert all(end - first <= 2 for first, end in bounds)
+    with pytest.raises(ConfigError, match="sorted longest first"):
+        plan_batches([1, 2], batch_size=4, max_batch_tokens=1024, max_batch_context=65536)

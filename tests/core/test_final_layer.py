@@ -32,11 +32,11 @@ def full_last_logits(model, ids, last, cache=None):
 
 
 def prefix_cache(model, prefix, rows):
-    from evalsuite.backends.hf import HFBackend
+    from evalsuite.backends.mc_scoring import expand_cache
 
     with torch.inference_mode():
         cache = model(input_ids=prefix, use_cache=True).past_key_values
-    return lambda: HFBackend._expand_cache(cache, rows)
+    return lambda: expand_cache(cache, rows)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
@@ -133,21 +133,21 @@ def test_backend_falls_back_when_the_shortcut_disagrees(tmp_path, monkeypatch):
 
     def scores(backend):
         out = {}
-        for indices, results in backend.score(requests):
+        for indices, results in backend.loglikelihoods(requests):
             out.update({i: r.loglikelihoods for i, r in zip(indices, results)})
         return [out[i] for i in range(len(requests))]
 
     reference = scores(HFBackend(HFConfig(model=str(folder), final_layer_at_scored_position=False)))
     shortcut = HFBackend(HFConfig(model=str(folder)))
-    assert shortcut._final_layer
+    assert shortcut.scorer.shortcut
     torch.testing.assert_close(torch.tensor(scores(shortcut)), torch.tensor(reference), rtol=1e-5, atol=1e-5)
-    assert shortcut._final_layer_agrees is True
-    assert shortcut._fused is not None  # float32 on the CPU: the fused forward did the scoring
+    assert shortcut.scorer.shortcut_agrees is True
+    assert shortcut.scorer.fused is not None  # float32 on the CPU: the fused forward did the scoring
 
     # under autocast the check still runs in float32, so reduced precision alone never disables the shortcut
     autocast = HFBackend(HFConfig(model=str(folder), autocast="bfloat16"))
     scores(autocast)
-    assert autocast._final_layer_agrees is True
+    assert autocast.scorer.shortcut_agrees is True
 
     from evalsuite.backends.fused_llama import FusedLlama
 
@@ -156,4 +156,4 @@ def test_backend_falls_back_when_the_shortcut_disagrees(tmp_path, monkeypatch):
     monkeypatch.setattr(FusedLlama, "logits", lambda *a: real_fused(*a).flip(-1))
     broken = HFBackend(HFConfig(model=str(folder)))
     torch.testing.assert_close(torch.tensor(scores(broken)), torch.tensor(reference), rtol=1e-5, atol=1e-5)
-    assert broken._final_layer_agrees is False
+    assert broken.scorer.shortcut_agrees is False

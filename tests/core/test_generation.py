@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import evalsuite.tasks  # noqa: F401
 from evalsuite.backends import load_backend
+from evalsuite.data import DataRoots
 from evalsuite.errors import ConfigError, DataError, ModelError
 from evalsuite.metrics import distinct_n
 from evalsuite.registry import get_task
@@ -92,8 +92,8 @@ def test_bad_prompt_file_names_record_and_field(tmp_path):
 
 @pytest.mark.integration
 def test_builtin_prompt_sets(data_dir):
-    alpaca = get_task("generate")({"prompts": "alpaca_eval"}, data_dir=data_dir)
-    mt_bench = get_task("generate")({"prompts": "mt_bench"}, data_dir=data_dir)
+    alpaca = get_task("generate")({"prompts": "alpaca_eval"}, data=DataRoots.from_root(data_dir))
+    mt_bench = get_task("generate")({"prompts": "mt_bench"}, data=DataRoots.from_root(data_dir))
     assert len(alpaca.prompts) == 805 and len(mt_bench.prompts) == 80
     assert mt_bench.prompts[0].id == "81"
 

@@ -58,8 +58,8 @@ def _context_of(sample: dict) -> str:
 
 @pytest.mark.parametrize("shots", [0, 5])
 def test_same_prompts_predictions_and_loglikelihoods(tiny_model, data_dir, tmp_path, shots):
-    import evalsuite.tasks  # noqa: F401
     from evalsuite.backends import load_backend
+    from evalsuite.data import DataRoots
     from evalsuite.registry import get_task
     from evalsuite.runner import evaluate
     from evalsuite.store import ResultStore
@@ -72,7 +72,7 @@ def test_same_prompts_predictions_and_loglikelihoods(tiny_model, data_dir, tmp_p
     ours: dict[tuple[str, str], dict[int, dict]] = {}
     with ResultStore(tmp_path / "store.sqlite") as store:
         for benchmark, subjects in CASES.items():
-            task = get_task(benchmark)({"subjects": subjects, "shots": shots, "limit": LIMIT}, data_dir=benchmarks)
+            task = get_task(benchmark)({"subjects": subjects, "shots": shots, "limit": LIMIT}, data=DataRoots.from_root(data_dir))
             evaluate(task, backend, store, out_dir=tmp_path / benchmark)
             for line in (tmp_path / benchmark / "samples.jsonl").read_text(encoding="utf-8").splitlines():
                 sample = json.loads(line)

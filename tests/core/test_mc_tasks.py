@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import evalsuite.tasks  # noqa: F401  (registers built-in tasks)
+from evalsuite.data import DataRoots
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.registry import get_task
 from evalsuite.tasks.multiple_choice import aggregate_accuracy
@@ -41,7 +41,7 @@ def mmlu_dir(tmp_path) -> Path:
 
 
 def test_mmlu_prompt_is_lm_eval_format(mmlu_dir):
-    task = get_task("mmlu")({"subjects": "anatomy", "shots": 2}, data_dir=mmlu_dir)
+    task = get_task("mmlu")({"subjects": "anatomy", "shots": 2}, data=DataRoots(benchmarks=mmlu_dir))
     requests = task.requests()
     assert [r.key for r in requests] == ["anatomy/0", "anatomy/1", "anatomy/2"]
     expected_prefix = (
@@ -60,8 +60,8 @@ def test_ceval_official_variant(tmp_path):
     header = ["id", "question", "A", "B", "C", "D", "answer", "explanation"]
     write_csv(root / "ceval" / "val" / "accountant_val.csv", [["0", "税法____。", "甲", "乙", "丙", "丁", "C", ""]], header)
     write_csv(root / "ceval" / "dev" / "accountant_dev.csv", [["0", "示例", "一", "二", "三", "四", "A", "解释"]], header)
-    default = get_task("ceval")({"subjects": ["accountant"], "shots": 1}, data_dir=root).requests()[0]
-    official = get_task("ceval")({"subjects": ["accountant"], "shots": 1, "prompt": "official"}, data_dir=root).requests()[0]
+    default = get_task("ceval")({"subjects": ["accountant"], "shots": 1}, data=DataRoots(benchmarks=root)).requests()[0]
+    official = get_task("ceval")({"subjects": ["accountant"], "shots": 1, "prompt": "official"}, data=DataRoots(benchmarks=root)).requests()[0]
     assert default.context == "以下是中国关于注册会计师的单项选择题，请选出其中的正确答案。\n\n示例\nA. 一\nB. 二\nC. 三\nD. 四\n答案： A\n\n税法____。\nA. 甲\nB. 乙\nC. 丙\nD. 丁\n答案："
     assert official.context.startswith("以下是中国关于注册会计师考试的单项选择题")
     assert "答案：A\n\n" in official.context and official.continuations == ["A", "B", "C", "D"]
@@ -69,7 +69,7 @@ def test_ceval_official_variant(tmp_path):
 
 def test_unknown_subject_names_it_and_lists_known(mmlu_dir):
     with pytest.raises(ConfigError, match=r"unknown subject\(s\) for mmlu: anatomyy.*known subjects: abstract_algebra"):
-        get_task("mmlu")({"subjects": "anatomyy"}, data_dir=mmlu_dir)
+        get_task("mmlu")({"subjects": "anatomyy"}, data=DataRoots(benchmarks=mmlu_dir))
 
 
 def test_unknown_task_parameter_is_named():
@@ -84,31 +84,31 @@ def test_bad_parameter_value_is_named():
 
 def test_answer_letter_outside_options(mmlu_dir):
     write_csv(mmlu_dir / "mmlu" / "test" / "anatomy_test.csv", MMLU_TEST + [["Q?", "a", "b", "c", "d", "E"]])
-    task = get_task("mmlu")({"subjects": "anatomy"}, data_dir=mmlu_dir)
+    task = get_task("mmlu")({"subjects": "anatomy"}, data=DataRoots(benchmarks=mmlu_dir))
     with pytest.raises(DataError, match=r"anatomy_test.csv: row 3 .*field 'answer' must be one of A, B, C, D, got 'E'"):
         task.requests()
 
 
 def test_malformed_row_names_file_and_row(mmlu_dir):
     write_csv(mmlu_dir / "mmlu" / "test" / "anatomy_test.csv", MMLU_TEST[:1] + [["only", "three", "fields"]])
-    task = get_task("mmlu")({"subjects": "anatomy"}, data_dir=mmlu_dir)
+    task = get_task("mmlu")({"subjects": "anatomy"}, data=DataRoots(benchmarks=mmlu_dir))
     with pytest.raises(DataError, match=r"anatomy_test.csv: row 1 .*expected at least 6 fields, got 3"):
         task.requests()
 
 
 def test_missing_data_folder_says_where_to_get_data(tmp_path):
     with pytest.raises(DataError, match=r"data folder for mmlu not found: .*nowhere/mmlu\. Get the official data"):
-        get_task("mmlu")({}, data_dir=tmp_path / "nowhere")
+        get_task("mmlu")({}, data=DataRoots(benchmarks=tmp_path / "nowhere"))
 
 
 def test_missing_subject_file(mmlu_dir):
-    task = get_task("mmlu")({"subjects": "virology"}, data_dir=mmlu_dir)
+    task = get_task("mmlu")({"subjects": "virology"}, data=DataRoots(benchmarks=mmlu_dir))
     with pytest.raises(DataError, match=r"missing file .*virology_test.csv"):
         task.requests()
 
 
 def test_too_many_shots(mmlu_dir):
-    task = get_task("mmlu")({"subjects": "anatomy", "shots": 6}, data_dir=mmlu_dir)
+    task = get_task("mmlu")({"subjects": "anatomy", "shots": 6}, data=DataRoots(benchmarks=mmlu_dir))
     with pytest.raises(ConfigError, match="asked for 6 shots but the 'dev' split has 5 rows"):
         task.requests()
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import evalsuite.tasks  # noqa: F401
 from evalsuite.backends import load_backend
+from evalsuite.backends.mc_scoring import MultipleChoiceScorer
+from evalsuite.data import DataRoots
 from evalsuite.errors import ModelError
 from evalsuite.registry import get_task
 from evalsuite.runner import evaluate
@@ -40,7 +41,7 @@ def test_killed_run_resumes_without_recomputing(tiny_model, data_dir, tmp_path):
     store = tmp_path / "store.sqlite"
     base = [
         EVALSUITE, "run", "--model", str(tiny_model), "--task", "mmlu", "-T", f"subjects={SUBJECTS}",
-        "-T", "shots=1", "--data-dir", str(data_dir / "benchmarks"), "--no-progress", "--threads", "1",
+        "-T", "shots=1", "--data-dir", str(data_dir), "--no-progress", "--threads", "1",
     ]
     cmd = [*base, "--store", str(store), "--batch-size", "1"]
     process = subprocess.Popen([*cmd, "--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -71,12 +72,20 @@ def test_killed_run_resumes_without_recomputing(tiny_model, data_dir, tmp_path):
 
 
 def _mmlu(data_dir, **params):
-    return get_task("mmlu")({"subjects": ["anatomy"], "limit": 10, **params}, data_dir=data_dir / "benchmarks")
+    return get_task("mmlu")({"subjects": ["anatomy"], "limit": 10, **params}, data=DataRoots.from_root(data_dir))
 
 
 @pytest.mark.integration
-def test_fast_path_equals_general_path(tiny_model, data_dir, tmp_path):
+def test_fast_path_equals_general_path(tiny_model, data_dir, tmp_path, monkeypatch):
     """The single-token + prefix-cache path gives lm-eval's general-path numbers."""
+    prefix_shared_items = []
+    single_token = MultipleChoiceScorer._score_single_token
+
+    def counting(self, batch, prefix_cache, prefix_len, exact):
+        prefix_shared_items.extend(p.index for p in batch if prefix_cache is not None)
+        return single_token(self, batch, prefix_cache, prefix_len, exact)
+
+    monkeypatch.setattr(MultipleChoiceScorer, "_score_single_token", counting)
     fast = load_backend("hf", {"model": str(tiny_model)})
     general = load_backend("hf", {"model": str(tiny_model), "single_token_fast_path": False, "prefix_sharing": False})
     task = _mmlu(data_dir, shots=3)
@@ -85,7 +94,7 @@ def test_fast_path_equals_general_path(tiny_model, data_dir, tmp_path):
         general_record = evaluate(task, general, b, out_dir=tmp_path / "general")
     assert fast_record.computation == {"single-token_items": 10, "truncated_items": 0}
     assert general_record.computation == {"general_items": 10, "truncated_items": 0}
-    assert fast.stats["prefix_shared_items"] == 10
+    assert len(prefix_shared_items) == 10  # every item reused the shared few-shot prefix's cache
     for x, y in zip(_samples(tmp_path / "fast"), _samples(tmp_path / "general"), strict=True):
         assert x["loglikelihoods"] == pytest.approx(y["loglikelihoods"], abs=1e-5)
 
@@ -141,7 +150,7 @@ def test_cli_run_writes_results_and_samples(tiny_model, data_dir, tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(
         [EVALSUITE, "run", "--model", str(tiny_model), "--task", "ceval", "-T", "subjects=accountant,logic",
-         "-T", "limit=5", "--data-dir", str(data_dir / "benchmarks"), "--out", str(out),
+         "-T", "limit=5", "--data-dir", str(data_dir), "--out", str(out),
          "--store", str(tmp_path / "s.sqlite"), "--no-progress"],
         capture_output=True, text=True, check=True,
     )
@@ -149,7 +158,7 @@ def test_cli_run_writes_results_and_samples(tiny_model, data_dir, tmp_path):
     record = json.loads((out / "results.json").read_text())
     assert record["task"]["params_resolved"]["subjects"] == ["accountant", "logic"]
     assert record["task"]["params_passed"] == {"subjects": "accountant,logic", "limit": 5}
-    assert record["git"]["commit"] and "torch" in record["packages"]
+    assert record["provenance"]["git"]["commit"] and "torch" in record["provenance"]["packages"]
     samples = _samples(out)
     assert [(s["subject"], s["index"]) for s in samples] == [("accountant", i) for i in range(5)] + [("logic", i) for i in range(5)]
     for sample in samples:
@@ -163,6 +172,33 @@ def test_cli_reports_unknown_parameter_with_exit_code_2(tmp_path):
     )
     assert result.returncode == 2
     assert "shot: unknown field" in result.stderr and "known fields: limit, prompt, shots, subjects" in result.stderr
+
+
+def _cli_error(*args: str) -> str:
+    result = subprocess.run([EVALSUITE, "run", "--task", "mmlu", *args], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    return result.stderr
+
+
+def test_backend_options_are_checked_by_the_chosen_backends_config(tmp_path):
+    model = ["--model", str(tmp_path)]
+    unknown = _cli_error(*model, "-B", "batch_sise=4")
+    assert "invalid options for backend 'hf'" in unknown and "batch_sise: unknown field" in unknown
+    assert "known fields: add_bos_token" in unknown
+    # An alias flag is only an option name: --base-url means nothing to the hf backend, and says so.
+    assert "base_url: unknown field" in _cli_error(*model, "--base-url", "http://127.0.0.1:1/v1")
+    assert "dtype: Input should be 'auto'" in _cli_error(*model, "--dtype", "float8")
+    assert "'batch_size' given twice with different values: 4 and 8" in _cli_error(*model, "-B", "batch_size=4", "--batch-size", "8")
+    assert "-B expects key=value, got 'batch_size'" in _cli_error(*model, "-B", "batch_size")
+    assert "invalid choice: 'nope'" in _cli_error(*model, "--backend", "nope")
+    assert "batch_size: unknown field" in _cli_error("--model", "m", "--backend", "openai", "--batch-size", "4")
+
+
+def test_tasks_lists_backends_and_their_options():
+    result = subprocess.run([EVALSUITE, "tasks", "--backends"], capture_output=True, text=True, check=True,
+                            env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"})
+    for text in ("hf", "openai", "vllm", "max_batch_tokens=1024", "max_retries=5", "gpu_memory_utilization=0.9"):
+        assert text in result.stdout
 
 
 @pytest.mark.integration

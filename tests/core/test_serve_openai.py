@@ -10,17 +10,19 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
 
-import evalsuite.tasks  # noqa: F401
 from evalsuite.backends import load_backend
 from evalsuite.backends.openai import EndpointError
 from evalsuite.registry import get_task
 from evalsuite.runner import evaluate
 from evalsuite.store import ResultStore
-from evalsuite.task import SamplingConfig
+from evalsuite.config import StrictModel
+from evalsuite.scores import Scores, register_score_kind
+from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig, Task
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 
@@ -89,7 +91,7 @@ def test_generation_run_through_the_openai_backend(served, tmp_path):
 
 
 class _Flaky(BaseHTTPRequestHandler):
-    """Answers 429, then 500, then a valid completion; or always 500; or hangs."""
+    """Answers what its script says: an HTTP status, "ok" (a completion), "hang", or "echo" (500 quoting the key)."""
 
     script: list = []
     seen: list = []
@@ -107,6 +109,11 @@ class _Flaky(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(payload.encode())
+            return
+        if action == "echo":  # a server that echoes the credentials it was sent
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(f"rejected {self.headers.get('Authorization')}".encode())
             return
         self.send_response(action)
         if action == 429:
@@ -161,6 +168,53 @@ def test_client_errors_are_not_retried(flaky):
     with pytest.raises(EndpointError, match="HTTP 400"):
         _backend(flaky).post("/completions", {"prompt": "x"})
     assert len(_Flaky.seen) == 1
+
+
+@register_score_kind
+class _Count(Scores):
+    kind: Literal["probe-count"] = "probe-count"
+    responses: int
+
+
+class _Words(Task):
+    """Three raw prompts, one greedy sample each; the score counts the responses."""
+
+    name = "probe-words"
+    version = "1"
+    Params = StrictModel
+    output_type = "generation"
+    result_type = GenerationResult
+
+    def requests(self):
+        sampling = SamplingConfig(n=1, temperature=0.0, max_new_tokens=4)
+        return [GenerationRequest(key=w, group=w, prompt=w, sampling=sampling) for w in ("a", "b", "c")]
+
+    def aggregate(self, requests, results):
+        return _Count(responses=len(results)), [{"key": r.key, "response": x.responses[0]} for r, x in zip(requests, results)]
+
+
+def test_a_failed_request_is_recorded_not_stored_and_retried(flaky, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    backend = _backend(flaky, max_retries=0, concurrency=1)
+    _Flaky.script = ["ok", "echo", "ok"]
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        first = evaluate(_Words(), backend, store)
+        assert [f.key for f in first.failed] == ["b"] and first.scores.responses == 2
+        assert "failed after 1 attempts; last error: HTTP 500: rejected Bearer ***" in first.failed[0].error
+        assert "sk-secret" not in first.failed[0].error
+        _Flaky.script = ["ok"]
+        again = evaluate(_Words(), backend, store)
+    assert again.failed == [] and again.scores.responses == 3
+    assert again.timings.items_from_store == 2 and again.timings.items_computed == 1
+
+
+def test_openai_backend_declares_generation_only(flaky):
+    from evalsuite.errors import ConfigError
+
+    backend = _backend(flaky)
+    assert backend.capabilities.generate and not backend.capabilities.loglikelihoods
+    with pytest.raises(ConfigError, match="cannot score multiple-choice log-likelihoods"):
+        backend.loglikelihoods([])
 
 
 def test_end_to_end_generate_then_panel_of_two_served_judges(served, tiny_model, tmp_path):

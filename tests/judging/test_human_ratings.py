@@ -14,9 +14,13 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
+from evalsuite.cli import main
 from evalsuite.errors import DataError
-from evalsuite.tasks.human_ratings import export_sheet, import_ratings
-from evalsuite.tasks.judge_panel import load_items
+from evalsuite.metrics.resampling import Resampling
+from evalsuite.reports.human_ratings import import_ratings
+from evalsuite.results import load_result
+from evalsuite.tasks.judging.human_sheet import export_sheet
+from evalsuite.tasks.judging.items import load_items
 from evalsuite.tasks.judging.rubric import load_rubric
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
@@ -73,20 +77,20 @@ def test_import_means_and_agreement_against_reference_libraries(runs, tmp_path):
     (panel / "judgments.jsonl").write_text("".join(
         json.dumps({"judge": "j", "item": key["items"][i]["ref"], "status": "ok", "scores": judge_scores[i]}) + "\n"
         for i in key["items"]))
-    result = import_ratings(folder, [r1, r2], panel_dir=panel, n_boot=100)
+    result = import_ratings(folder, [r1, r2], panel_dir=panel, resampling=Resampling(ci=True, n_boot=100))
     ids = sorted(key["items"])
     a_ids = [i for i in ids if key["items"][i]["label"] == "ckpt-a"]
-    assert result.means["ckpt-a"]["task_completion"]["mean"] == pytest.approx(np.mean([base[i] for i in a_ids]))
-    assert result.means["ckpt-a"]["naturalness"]["mean"] == pytest.approx(np.mean([base[i] + 0.5 for i in a_ids]))
+    assert result.means["ckpt-a"]["task_completion"].mean == pytest.approx(np.mean([base[i] for i in a_ids]))
+    assert result.means["ckpt-a"]["naturalness"].mean == pytest.approx(np.mean([base[i] + 0.5 for i in a_ids]))
     matrix = [[base[i] for i in ids], [min(5, base[i] + 1) for i in ids]]
     expected_alpha = krippendorff.alpha(reliability_data=np.array(matrix, float), level_of_measurement="ordinal")
-    assert result.human_agreement["naturalness"]["krippendorff_alpha_ordinal"] == pytest.approx(expected_alpha)
-    assert result.human_agreement["task_completion"]["krippendorff_alpha_ordinal"] == pytest.approx(1.0)
+    assert result.human_agreement["naturalness"].krippendorff_alpha_ordinal == pytest.approx(expected_alpha)
+    assert result.human_agreement["task_completion"].krippendorff_alpha_ordinal == pytest.approx(1.0)
     humans = [base[i] for i in ids]
     judged = [5 - base[i] for i in ids]
     got = result.judge_agreement["j"]["task_completion"]
-    assert got["cohen_kappa_quadratic"] == pytest.approx(cohen_kappa_score(judged, humans, weights="quadratic"))
-    assert got["spearman"] == pytest.approx(spearmanr(judged, humans).statistic) and got["spearman"] < 0
+    assert got.cohen_kappa_quadratic == pytest.approx(cohen_kappa_score(judged, humans, weights="quadratic"))
+    assert got.spearman == pytest.approx(spearmanr(judged, humans).statistic) and got.spearman < 0
 
 
 def test_bad_rating_names_file_line_and_field(runs, tmp_path):
@@ -94,3 +98,29 @@ def test_bad_rating_names_file_line_and_field(runs, tmp_path):
     bad = _fill(folder / "sheet.csv", tmp_path / "bad.csv", lambda i, d: 9 if d == "naturalness" else 3)
     with pytest.raises(DataError, match=r"bad.csv: line 2: field 'naturalness': 9 is outside 1..5"):
         import_ratings(folder, [bad])
+
+
+def test_cli_import_ratings_writes_a_typed_record(runs, tmp_path, capsys):
+    folder = export_sheet(load_items(runs), load_rubric("default"), tmp_path / "sheet")
+    r1 = _fill(folder / "sheet.csv", tmp_path / "r1.csv", lambda i, d: 4)
+    assert main(["judge", "import-ratings", str(folder), str(r1), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "ckpt-a: task_completion 4.00" in out and "human-human naturalness: Krippendorff's alpha -" in out
+    record = load_result(tmp_path / "out")
+    assert record.kind == "human_ratings" and record.provenance.packages and record.raters == [str(r1)]
+    assert record.means["ckpt-b"]["informativeness"].n_items == 3 and record.judge_agreement == {}
+
+
+def test_bad_key_and_panel_name_file_line_and_field(runs, tmp_path):
+    folder = export_sheet(load_items(runs), load_rubric("default"), tmp_path / "sheet")
+    r1 = _fill(folder / "sheet.csv", tmp_path / "r1.csv", lambda i, d: 4)
+    panel = tmp_path / "panel"
+    panel.mkdir()
+    (panel / "judgments.jsonl").write_text('{"judge": "j", "status": "failed"}\n{"judge": "j", "status": "ok", "scores": {}}\n')
+    with pytest.raises(DataError, match=r"judgments.jsonl: line 2: field 'item' is missing"):
+        import_ratings(folder, [r1], panel_dir=panel)
+    key = json.loads((folder / "key.json").read_text(encoding="utf-8"))
+    del next(iter(key["items"].values()))["ref"]
+    (folder / "key.json").write_text(json.dumps(key), encoding="utf-8")
+    with pytest.raises(DataError, match=r"key.json:\n  items\.i[0-9a-f]+\.ref: Field required"):
+        import_ratings(folder, [r1])

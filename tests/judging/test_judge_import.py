@@ -8,7 +8,13 @@ import pytest
 
 from evalsuite.cli import main
 from evalsuite.errors import ConfigError, DataError
-from evalsuite.tasks.judge_import import import_judgments, load_judge_run, write_run
+from evalsuite.metrics.resampling import Resampling
+from evalsuite.reports.judge_import import import_judgments, load_judge_run, write_run
+from evalsuite.results import load_result
+
+
+def _boots(n: int) -> Resampling:
+    return Resampling(ci=True, n_boot=n)
 
 
 def _ann(g1, g2, pref="absent", out1="y" * 10, out2="x" * 30, instruction="Say hi"):
@@ -39,7 +45,7 @@ def alpaca_file(tmp_path):
 
 
 def test_alpaca_eval_hand_computed(alpaca_file):
-    result, judgments = import_judgments(alpaca_file, "alpaca_eval", n_boot=200)
+    result, judgments = import_judgments(alpaca_file, "alpaca_eval", resampling=_boots(200))
     assert result.baseline == "gpt4_turbo" and list(result.models) == ["mymodel"]
     m = result.models["mymodel"]
     # valid preferences 2, 1, 1.5, 1.8, 1.3 -> soft 1, 0, .5, .8, .3; discrete 1, 0, .5, 1, 0
@@ -62,7 +68,7 @@ def test_alpaca_eval_baseline_in_either_position(tmp_path):
     ])
     with pytest.raises(ConfigError, match="--baseline"):
         import_judgments(path, "alpaca_eval")
-    result, judgments = import_judgments(path, "alpaca_eval", baseline=base, n_boot=50)
+    result, judgments = import_judgments(path, "alpaca_eval", baseline=base, resampling=_boots(50))
     assert result.models["m1"].soft.soft_win_rate == pytest.approx((1 + 0.8) / 2)
     assert result.models["m2"].soft.soft_win_rate == pytest.approx(0.0)
     assert result.skipped_without_baseline == 1 and result.records == 4
@@ -110,7 +116,7 @@ def mt_file(tmp_path):
 
 
 def test_mt_bench_pairwise_all_matches_fastchat_table(mt_file):
-    result, _ = import_judgments(mt_file, "mt_bench", n_boot=100)
+    result, _ = import_judgments(mt_file, "mt_bench", resampling=_boots(100))
     # Hand-tallied FastChat table (every row counts for both sides):
     #   A: rows 1 2 3 4 6 7 10 -> W1 T3 L3;  B: rows 1 2 3 4 8 9 -> W2 T3 L1;  C: rows 6 7 8 9 10 -> W2 T2 L1
     expected = {"A": (1, 3, 3, 2.5 / 7), "B": (2, 3, 1, 3.5 / 6), "C": (2, 2, 1, 3 / 5)}
@@ -134,7 +140,7 @@ def test_mt_bench_pairwise_all_matches_fastchat_table(mt_file):
 
 
 def test_mt_bench_with_baseline(mt_file):
-    result, judgments = import_judgments(mt_file, "mt_bench", baseline="A", n_boot=100)
+    result, judgments = import_judgments(mt_file, "mt_bench", baseline="A", resampling=_boots(100))
     assert set(result.models) == {"B", "C"} and result.skipped_without_baseline == 2
     b, c = result.models["B"].win_rate, result.models["C"].win_rate
     assert (b.wins, b.ties, b.losses, b.unparseable) == (1, 2, 1, 1) and b.win_rate == pytest.approx(0.5)
@@ -146,7 +152,7 @@ def test_mt_bench_with_baseline(mt_file):
     "line, match",
     [('{"question_id": 1, "model_1": "A", "model_2": "B", "g1_winner": "A", "g2_winner": "tie"}', r"record 0, field 'g1_winner'"),
      ('{"question_id": 1, "model_1": "A", "g1_winner": "tie"}', r"record 0, field 'model_2'"),
-     ("{not json", r"record 0 \(line 1\)")],
+     ("{not json", r"bad.jsonl: line 1: not valid JSON")],
 )
 def test_mt_bench_bad_input_names_file_record_field(tmp_path, line, match):
     path = tmp_path / "bad.jsonl"
@@ -156,10 +162,13 @@ def test_mt_bench_bad_input_names_file_record_field(tmp_path, line, match):
 
 
 def test_written_run_reads_back(mt_file, tmp_path):
-    result, judgments = import_judgments(mt_file, "mt_bench", n_boot=50)
+    result, judgments = import_judgments(mt_file, "mt_bench", resampling=_boots(50))
     write_run(tmp_path / "run", result, judgments)
     again = load_judge_run(tmp_path / "run")
     assert again.models["B"].win_rate == result.models["B"].win_rate
+    # The record has a kind and the shared provenance block, and the one loader reads it by its kind.
+    assert again.kind == "judge_import" and again.provenance.evalsuite_version
+    assert load_result(tmp_path / "run") == again
     lines = (tmp_path / "run" / "judgments.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(MT_ROWS)
     assert json.loads(lines[4])["outcome"] is None and json.loads(lines[4])["raw"]["g1_winner"] == "error"
@@ -170,6 +179,7 @@ def test_cli_judge_import(alpaca_file, tmp_path, capsys):
     code = main(["judge", "import", str(alpaca_file), "--format", "alpaca_eval", "--out", str(out), "--n-boot", "50"])
     assert code == 0
     assert load_judge_run(out).models["mymodel"].soft.soft_win_rate == pytest.approx(0.52)
+    assert load_judge_run(out).resampling == {"ci": True, "n_boot": 50, "confidence": 0.95, "seed": 0}
     assert "52.00" in capsys.readouterr().out
     code = main(["judge", "import", str(alpaca_file), "--format", "mt_bench", "--out", str(out)])
     assert code == 2 and "record 0 (line 1) is a JSON list, not an object" in capsys.readouterr().err

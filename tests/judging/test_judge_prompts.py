@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from evalsuite.tasks.judging.verdicts import parse_pairwise, parse_rating
+from evalsuite.tasks.judging.mt_bench import parse_rating
+from evalsuite.tasks.judging.pairwise import parse_pairwise
 
 pytestmark = pytest.mark.integration
 

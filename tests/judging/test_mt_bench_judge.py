@@ -8,9 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from evalsuite.data import DataRoots
+from evalsuite.errors import DataError
+from evalsuite.jsonl import read_jsonl
+from evalsuite.reports.judge_runs import MTBenchResult, combine_mt_bench
+from evalsuite.results import load_result, load_run
 from evalsuite.store import ResultStore
-from evalsuite.tasks.judge_panel import JudgeSpec
-from evalsuite.tasks.mt_bench_judge import run_mt_bench
+from evalsuite.tasks.judging.judges import JudgeSpec, run_judges
+from evalsuite.tasks.judging.mt_bench import MTBenchJudgeTask
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +49,27 @@ def test_ratings_reference_guided_categories_and_unparseable(data_dir, tmp_path)
         for q, i, a in rows))
     judge = JudgeSpec(name="j", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="m", concurrency=1)
     with ResultStore(tmp_path / "s.sqlite") as store:
-        result, records = run_mt_bench([run], [judge], store, data_dir / "judging")
+        run_judges(MTBenchJudgeTask, {"runs": [str(run)]}, [judge], store, tmp_path / "mt", data=DataRoots.from_root(data_dir))
     server.shutdown()
+    result = combine_mt_bench(tmp_path / "mt", ["j"])
+    records = read_jsonl(tmp_path / "mt" / "judgments.jsonl")
+    assert isinstance(load_result(tmp_path / "mt"), MTBenchResult)
+    assert load_run(tmp_path / "mt" / "j").task.name == "judge-mt-bench"
+    assert result.judgments == {"ok": 2, "unparseable": 0, "failed": 0, "from_store": 0}
     # load_items keeps sample 0 of each prompt by default: "GOOD answer" (writing) and "BAD math" (math).
     scores = result.scores["model-x"]["j"]
     assert (scores.mean, scores.n, scores.by_category) == (5.5, 2, {"math": 3.0, "writing": 8.0})
     assert [r["template"] for r in records] == ["single-v1", "single-math-v1"]
     assert all(m[0] == {"role": "system", "content": "You are a helpful assistant."} for m in seen)
     assert "[The Start of Reference Answer]" in seen[1][-1]["content"] and "[The Start of Reference Answer]" not in seen[0][-1]["content"]
+
+
+def test_the_task_reads_the_judging_files_from_its_data_roots(tmp_path):
+    run = tmp_path / "model-x"
+    run.mkdir()
+    (run / "samples.jsonl").write_text(json.dumps({"prompt_id": "81", "sample_index": 0, "prompt": "q", "response": "a"}) + "\n")
+    with pytest.raises(DataError, match="needs the data folder's judging/"):
+        MTBenchJudgeTask({"runs": [str(run)]}, DataRoots())
+    (tmp_path / "data" / "judging").mkdir(parents=True)
+    with pytest.raises(DataError, match="mt_bench_judge_prompts.jsonl not found"):
+        MTBenchJudgeTask({"runs": [str(run)]}, DataRoots.from_root(tmp_path / "data"))

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 
 from evalsuite.errors import DataError
-from evalsuite.metrics.judging.pairwise import (
+from evalsuite.metrics.judging import (
     combine_orders, longer_answer_win_share, position_bias, preference_value, soft_win_rate, win_rate,
 )
+from evalsuite.metrics.resampling import NO_CI, Resampling
 
 
 def test_win_rate_hand_table():
     outcomes = ["win"] * 5 + ["tie"] * 3 + ["loss"] * 2 + [None] * 2
-    w = win_rate(outcomes, n_boot=500, seed=1)
+    resampling = Resampling(ci=True, n_boot=500, seed=1)
+    w = win_rate(outcomes, resampling=resampling)
     assert (w.wins, w.ties, w.losses, w.n, w.unparseable) == (5, 3, 2, 10, 2)
     assert w.value == pytest.approx((5 + 0.5 * 3) / 10)
     # scores 1,1,1,1,1,.5,.5,.5,0,0: sum of squared deviations from .65 is
@@ -25,14 +27,17 @@ def test_win_rate_hand_table():
     assert w.win_only_rate == pytest.approx(0.5) and w.loss_rate == pytest.approx(0.2)
     lo, hi = w.ci
     assert lo < w.value < hi and 0 <= lo and hi <= 1
-    assert win_rate(outcomes, n_boot=500, seed=1).ci == w.ci  # seeded
-    assert "ties:half" in w.signature
+    assert win_rate(outcomes, resampling=resampling).ci == w.ci  # seeded
+    assert "ties:half" in w.signature and "ci:boot500@0.95|seed:1" in w.signature
+    # By default a win rate carries a 95% interval from 1,000 resamples; without one the signature says nothing of it.
+    assert "ci:boot1000@0.95|seed:0" in win_rate(outcomes).signature
+    assert win_rate(outcomes, resampling=NO_CI).ci is None and "ci:" not in win_rate(outcomes, resampling=NO_CI).signature
 
 
 def test_win_rate_rejects_unknown_outcome_and_handles_all_unparseable():
     with pytest.raises(DataError, match="outcome 1 is 'A'"):
         win_rate(["win", "A"])
-    w = win_rate([None, None], ci=False)
+    w = win_rate([None, None], resampling=NO_CI)
     assert w.n == 0 and w.unparseable == 2 and math.isnan(w.value)
 
 

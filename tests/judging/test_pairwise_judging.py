@@ -6,20 +6,26 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from evalsuite.jsonl import read_jsonl
+from evalsuite.reports.judge_pairwise import PairwiseResult, combine_pairwise
+from evalsuite.results import load_result, load_run
 from evalsuite.store import ResultStore
-from evalsuite.tasks.judge_panel import JudgeSpec
-from evalsuite.tasks.judge_pairwise import run_pairwise
+from evalsuite.tasks.judging.judges import JudgeSpec, run_judges
+from evalsuite.tasks.judging.pairwise import PairwiseJudgeTask
 
 ANSWER = re.compile(r"\[The Start of Assistant (A|B)'s Answer\]\n(.*?)\n\[The End", re.S)
 
 
-def judge_server(rule):
+def judge_server(rule, prompts=None):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][0]["content"]
+            if prompts is not None:
+                prompts.append(prompt)
             answers = dict(ANSWER.findall(prompt))
             text = f"Explanation. {rule(answers['A'], answers['B'])}"
             payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]})
@@ -33,6 +39,12 @@ def judge_server(rule):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, JudgeSpec(name=rule.__name__, base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="rule")
+
+
+def run_pairwise(runs, judges, store, out, **params):
+    """One judge-pairwise run per judge through the runner, then the combined record and its judgments."""
+    run_judges(PairwiseJudgeTask, {"runs": [str(r) for r in runs], **params}, judges, store, out)
+    return combine_pairwise(out, [j.name for j in judges]), read_jsonl(Path(out) / "judgments.jsonl")
 
 
 def prefers_longer(a, b):
@@ -63,10 +75,11 @@ def runs(tmp_path):
 
 
 def test_consistent_judge_and_position_biased_judge(runs, tmp_path):
-    s1, longer = judge_server(prefers_longer)
+    seen: list[str] = []
+    s1, longer = judge_server(prefers_longer, seen)
     s2, biased = judge_server(always_a)
     with ResultStore(tmp_path / "s.sqlite") as store:
-        result, records = run_pairwise(runs[:2], [longer, biased], store, n_boot=200)
+        result, records = run_pairwise(runs[:2], [longer, biased], store, tmp_path / "pw", n_boot=200)
     s1.shutdown(); s2.shutdown()
     by_judge = {p.judge: p for p in result.pairs}
     # prefers_longer: the candidate is longer on 3 prompts, shorter on 1, whatever the order.
@@ -80,13 +93,24 @@ def test_consistent_judge_and_position_biased_judge(runs, tmp_path):
     assert by_judge["all"].n == 8 and by_judge["all"].win_rate == pytest.approx((3 + 0.5 * 4) / 8)
     assert result.judgments == {"ok": 16, "unparseable": 0, "failed": 0, "from_store": 0}
     assert all("base" not in r.get("raw", "") for r in records)
+    # Blind: the prompts hold the answers, never the runs' names; each pair is asked in both orders.
+    assert len(seen) == 8 and not any("base" in p or "cand" in p for p in seen)
+    shown = [dict(ANSWER.findall(p)) for p in seen]
+    assert sorted((a["A"], a["B"]) for a in shown) == sorted((a["B"], a["A"]) for a in shown)  # each also swapped
+    assert sorted((r["prompt_id"], r["order"]) for r in records if r["judge"] == "always_a") == [
+        (str(i), order) for i in range(4) for order in (0, 1)]
+    # Each judge's own run carries its win counts; the combined record adds intervals and biases.
+    own = load_run(tmp_path / "pw" / "always_a").scores.pairs[0]
+    assert (own.wins, own.ties, own.losses, own.n, own.win_rate) == (0, 4, 0, 4, 0.5)
+    assert isinstance(load_result(tmp_path / "pw"), PairwiseResult)
 
 
 def test_unparseable_verdicts_are_excluded_and_three_runs_get_bradley_terry(runs, tmp_path):
     s1, longer = judge_server(prefers_longer)
     s2, mumbler = judge_server(mumbles)
     with ResultStore(tmp_path / "s.sqlite") as store:
-        result, _ = run_pairwise(list(runs), [longer, mumbler], store, n_boot=50)
+        result, _ = run_pairwise(list(runs), [longer, mumbler], store, tmp_path / "pw", n_boot=50)
+        again, _ = run_pairwise(list(runs), [longer, mumbler], store, tmp_path / "pw", n_boot=50)
     s1.shutdown(); s2.shutdown()
     mumbled = [p for p in result.pairs if p.judge == "mumbles"]
     assert all(p.n == 0 and p.unparseable_or_failed == 4 and p.win_rate is None for p in mumbled)
@@ -94,3 +118,6 @@ def test_unparseable_verdicts_are_excluded_and_three_runs_get_bradley_terry(runs
     strengths = result.bradley_terry["strengths"]
     assert set(strengths) == {"base", "cand", "third"}
     assert strengths["base"] < strengths["third"]  # base's answers are the shortest
+    # A rerun takes every verdict, unparseable ones included, from the store and computes the same record.
+    assert again.judgments == {"ok": 24, "unparseable": 24, "failed": 0, "from_store": 48}
+    assert again.pairs == result.pairs and again.bradley_terry == result.bradley_terry

@@ -17,7 +17,10 @@ import types
 
 import pytest
 
-from evalsuite.tasks.judge_import import import_judgments
+from evalsuite.metrics.resampling import Resampling
+from evalsuite.reports.judge_import import import_judgments
+
+FEW_BOOTS = Resampling(ci=True, n_boot=20)
 
 
 def _mt_file(path, seed=0):
@@ -50,7 +53,7 @@ def _fastchat_table(monkeypatch, path, baseline):
 def test_mt_bench_matches_fastchat_show_result(tmp_path, monkeypatch, baseline):
     path = _mt_file(tmp_path / "gpt-4_pair.jsonl")
     table = _fastchat_table(monkeypatch, path, baseline)
-    result, _ = import_judgments(path, "mt_bench", baseline=baseline, n_boot=20)
+    result, _ = import_judgments(path, "mt_bench", baseline=baseline, resampling=FEW_BOOTS)
     assert sorted(result.models) == sorted(table.index)
     for model, row in table.iterrows():
         s = result.models[model].win_rate
@@ -94,7 +97,7 @@ def test_alpaca_eval_matches_get_winrate(tmp_path, get_winrate):
                 "generator_1": "baseline", "generator_2": "model", "preference": p} for i, p in enumerate(prefs)]
     path = tmp_path / "annotations.json"
     path.write_text(json.dumps(records), encoding="utf-8")
-    soft = import_judgments(path, "alpaca_eval", n_boot=20)[0].models["model"].soft
+    soft = import_judgments(path, "alpaca_eval", resampling=FEW_BOOTS)[0].models["model"].soft
     ref = get_winrate(records)
     assert soft.soft_win_rate * 100 == pytest.approx(ref["win_rate"])
     assert soft.standard_error * 100 == pytest.approx(ref["standard_error"])

@@ -7,8 +7,10 @@ import json
 import pytest
 
 from evalsuite.errors import ConfigError
-
-from evalsuite.tasks.judging.verdicts import parse_pairwise, parse_pairwise_scores, parse_rating, parse_rubric, summarize
+from evalsuite.tasks.judging.mt_bench import parse_rating
+from evalsuite.tasks.judging.pairwise import pairwise_outcome, parse_pairwise, parse_pairwise_scores
+from evalsuite.tasks.judging.rubric import load_rubric, parse_rubric
+from evalsuite.tasks.judging.verdicts import summarize
 
 
 @pytest.mark.parametrize(
@@ -82,7 +84,6 @@ def test_summarize_counts_reasons():
 
 def test_pairwise_outcome_for_either_position_feeds_combine_orders():
     from evalsuite.metrics.judging.pairwise import combine_orders
-    from evalsuite.tasks.judging.verdicts import pairwise_outcome
 
     # Model shown as A in order 1 and as B in order 2; the judge prefers A both times (position bias).
     first, second = parse_pairwise("[[A]]"), parse_pairwise("[[A]]")
@@ -92,3 +93,11 @@ def test_pairwise_outcome_for_either_position_feeds_combine_orders():
     assert pairwise_outcome(parse_pairwise("no verdict"), "A") is None
     with pytest.raises(ConfigError, match="side must be"):
         pairwise_outcome(first, "C")
+
+
+def test_a_rubric_parses_its_own_dimensions_within_its_scale():
+    rubric = load_rubric("default")
+    ok = rubric.parse("".join(f"[[{d}: 4]]" for d in rubric.dimension_names))
+    assert ok.value == {d: 4.0 for d in rubric.dimension_names}
+    assert "outside" in rubric.parse("".join(f"[[{d}: 6]]" for d in rubric.dimension_names)).error
+    assert "missing dimensions" in rubric.parse("[[naturalness: 3]]").error

@@ -11,7 +11,8 @@ import random
 import numpy as np
 import pytest
 
-from evalsuite.metrics.diversity import auto_ids, tokenize
+from evalsuite.metrics.diversity import auto_ids
+from evalsuite.metrics.diversity.tokenize import tokenize
 from evalsuite.metrics.diversity.auto_ids import auto_token_ids
 
 

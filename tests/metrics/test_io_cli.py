@@ -6,7 +6,15 @@ import pytest
 
 from evalsuite.cli import main
 from evalsuite.errors import DataError
-from evalsuite.metrics import distinct_n, read_records, self_bleu
+from evalsuite.metrics.names import DIVERSITY
+from evalsuite.registry import METRICS
+from evalsuite.jobs.metrics_files import read_generations
+from evalsuite.metrics import Fields, distinct_n, self_bleu
+from evalsuite.metrics.resampling import Resampling
+
+
+def read_records(path, text_field, group_field=None):
+    return read_generations(path, Fields(text=text_field, group=group_field))
 
 
 def write_jsonl(path, rows):
@@ -30,7 +38,8 @@ def test_reads_jsonl_and_json_list_keeping_empty_responses(tmp_path):
         (b'{"response": "ok"}\n\n{"response": 3}\n', r"g\.jsonl:line 3: field 'response' must be a string, got int \(3\)"),
         (b'{"response": null}\n', r"line 1: field 'response' must be a string, got NoneType"),
         (b'{"response": "ok"}\n{"response": "caf\xe9"}\n', r"g\.jsonl: line 2 is not valid UTF-8 \(byte 0xe9.*mixes encodings"),
-        (b'{"response": "ok"}\n{"response": \n', r"g\.jsonl:line 2: invalid JSON"),
+        (b'{"response": "ok"}\n{"response": \n', r"g\.jsonl: line 2: not valid JSON"),
+        (b'[{"response": "ok"},\n {"response": ]', r"g\.jsonl: invalid JSON at line 2 column"),
         (b'["just a string"]', r"g\.jsonl:record 1: expected a JSON object"),
         (b"[]", r"the JSON list is empty"),
     ],
@@ -66,20 +75,24 @@ def test_cli_prints_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "m.json"
     assert main(["metrics", str(path), "--group-by", "prompt_id", "--out", str(out), "--n-boot", "50"]) == 0
     printed = capsys.readouterr().out
-    assert "within" in printed and "across" in printed and "self-bleu-4" in printed
+    assert "within" in printed and "across" in printed and "self_bleu_4" in printed
     data = json.loads(out.read_text())
     res = data["results"]["all"]
     texts = [r["response"] for r in rows]
     groups = [r["prompt_id"] for r in rows]
     # the JSON holds exactly what the library computes
-    assert res["across"]["distinct-2"]["value"] == pytest.approx(distinct_n(texts, 2).value)
-    assert res["within"]["distinct-2"]["value"] == pytest.approx(distinct_n(texts, 2, groups=groups, mode="within").value)
-    assert res["within"]["self-bleu-4"]["value"] == pytest.approx(
+    assert res["across"]["distinct_2"]["value"] == pytest.approx(distinct_n(texts, 2).value)
+    assert res["within"]["distinct_2"]["value"] == pytest.approx(distinct_n(texts, 2, groups=groups, mode="within").value)
+    assert res["within"]["self_bleu_4"]["value"] == pytest.approx(
         self_bleu(texts, groups=groups, mode="within").value
     )
-    assert res["across"]["distinct-2"]["signature"].startswith("distinct|n:2|level:corpus|tok:auto|case:mixed|mode:across|ci:")
-    lo, hi = res["across"]["distinct-2"]["ci"]
-    assert lo <= res["across"]["distinct-2"]["value"] <= hi
+    assert res["across"]["distinct_2"]["signature"].startswith("distinct|n:2|level:corpus|tok:auto|case:mixed|mode:across|ci:")
+    lo, hi = res["across"]["distinct_2"]["ci"]
+    assert lo <= res["across"]["distinct_2"]["value"] <= hi
+    # every metric of the report, keyed by its one id, and the same numbers as through the registry
+    assert list(res["within"]) == [n for n in DIVERSITY if n not in ("embedding_distance", "vendi")]
+    resampling = Resampling(ci=True, n_boot=50)
+    assert res["across"]["rep_w16"] == METRICS.get("rep_w16")(texts, groups=groups, resampling=resampling).to_dict()
 
 
 def test_cli_compare_length_matched(tmp_path, capsys):
@@ -96,15 +109,15 @@ def test_cli_compare_length_matched(tmp_path, capsys):
     assert data["length_matched"]["kept"][0] == data["length_matched"]["kept"][1] > 0
     # the template answers are far less diverse, and the report shows it
     res = data["results"]
-    assert res["b.jsonl:all"]["across"]["distinct-2"]["value"] < res["a.jsonl:all"]["across"]["distinct-2"]["value"]
-    assert res["b.jsonl:all"]["within"]["self-bleu-4"]["value"] > res["a.jsonl:all"]["within"]["self-bleu-4"]["value"]
+    assert res["b.jsonl:all"]["across"]["distinct_2"]["value"] < res["a.jsonl:all"]["across"]["distinct_2"]["value"]
+    assert res["b.jsonl:all"]["within"]["self_bleu_4"]["value"] > res["a.jsonl:all"]["within"]["self_bleu_4"]["value"]
 
 
 def test_cli_compare_flags_incomparable_pool_sizes(tmp_path, capsys):
     a, _ = generations(tmp_path, "a.jsonl")
     small = write_jsonl(tmp_path / "s.jsonl", [{"response": f"x{i} y z", "prompt_id": i} for i in range(5)])
     assert main(["metrics", str(a), "--compare", str(small), "--no-ci"]) == 0
-    assert "not comparable: self-bleu-4: N: 18 vs 5 (pooled metrics depend on N" in capsys.readouterr().out
+    assert "not comparable: self_bleu_4: N: 18 vs 5 (pooled metrics depend on N" in capsys.readouterr().out
 
 
 def test_cli_length_matching_without_overlap_is_an_error(tmp_path, capsys):

@@ -17,7 +17,8 @@ from evalsuite.metrics import (
     match_lengths,
     self_bleu,
 )
-from evalsuite.metrics.bootstrap import bootstrap_ci, half_sample_ci, mean_ci
+from evalsuite.metrics.bootstrap import half_sample_ci, mean_ci
+from evalsuite.metrics.resampling import NO_CI, Resampling
 
 
 def raw_deflate_size(data: bytes) -> int:
@@ -53,7 +54,7 @@ def test_length_stats():
 
 def test_bootstrap_mean_ci_matches_a_plain_loop():
     values = np.array([0.1, 0.5, 0.9, 0.3, 0.7, 0.2])
-    lo, hi = mean_ci(values, n_boot=500, seed=7)
+    lo, hi = mean_ci(values, Resampling(ci=True, n_boot=500, seed=7))
     rng = np.random.default_rng(7)
     means = []
     for _ in range(500):
@@ -62,8 +63,10 @@ def test_bootstrap_mean_ci_matches_a_plain_loop():
         means.append(np.dot(w, values) / 6)
     assert (lo, hi) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
     assert lo < values.mean() < hi
-    with pytest.raises(ConfigError, match="confidence"):
-        bootstrap_ci(lambda w: 0.0, 3, confidence=1.5)
+    with pytest.raises(ConfigError, match=r"confidence must be in \(0, 1\), got 1.5"):
+        Resampling(ci=True, confidence=1.5)
+    with pytest.raises(ConfigError, match="n_boot must be >= 1, got 0"):
+        Resampling(ci=True, n_boot=0)
 
 
 def test_ci_on_every_metric_is_seeded_and_brackets_the_value():
@@ -71,12 +74,15 @@ def test_ci_on_every_metric_is_seeded_and_brackets_the_value():
     words = "the a cat dog sat ran on under mat log and but red blue".split()
     texts = [" ".join(rng.choice(words, rng.integers(3, 15))) for _ in range(40)]
     groups = [i // 4 for i in range(40)]
-    a = distinct_n(texts, n=2, ci=True, n_boot=300, groups=groups, seed=1)
-    b = distinct_n(texts, n=2, ci=True, n_boot=300, groups=groups, seed=1)
+    resampling = Resampling(ci=True, n_boot=300, seed=1)
+    a = distinct_n(texts, n=2, resampling=resampling, groups=groups)
+    b = distinct_n(texts, n=2, resampling=resampling, groups=groups)
     assert a.ci == b.ci and a.ci[0] <= a.value <= a.ci[1]
     assert "ci:0.95/half300/s1/prompt" in a.signature
-    w = distinct_n(texts, n=2, ci=True, n_boot=300, groups=groups, mode="within")
+    w = distinct_n(texts, n=2, resampling=Resampling(ci=True, n_boot=300), groups=groups, mode="within")
     assert w.ci[0] <= w.value <= w.ci[1] and "ci:0.95/boot300/s0/prompt" in w.signature
+    plain = distinct_n(texts, n=2, resampling=NO_CI, groups=groups)
+    assert plain.ci is None and "|ci:" not in plain.signature and plain.value == a.value
 
 
 def test_half_sampling_matches_the_bootstrap_for_a_mean():
@@ -85,8 +91,9 @@ def test_half_sampling_matches_the_bootstrap_for_a_mean():
     # lies below the estimate, which is why pooled metrics use half-sampling.)
     rng = np.random.default_rng(3)
     values = rng.exponential(size=400)
-    boot = mean_ci(values, n_boot=2000, seed=1)
-    half = half_sample_ci(lambda w: float(np.dot(w, values) / w.sum()), 400, values.mean(), n_boot=2000, seed=1)
+    resampling = Resampling(ci=True, n_boot=2000, seed=1)
+    boot = mean_ci(values, resampling)
+    half = half_sample_ci(lambda w: float(np.dot(w, values) / w.sum()), 400, values.mean(), resampling)
     assert half[1] - half[0] == pytest.approx(boot[1] - boot[0], rel=0.1)
     assert half[0] < values.mean() < half[1]
 

@@ -12,6 +12,7 @@ from evalsuite.errors import ConfigError
 from evalsuite.metrics import self_bleu, tokenize
 from evalsuite.metrics.diversity.ngrams import encode
 from evalsuite.metrics.diversity.self_bleu import closest_other_length, self_bleu_scores
+from evalsuite.metrics.resampling import Resampling
 
 TOL = 1e-9
 
@@ -152,7 +153,7 @@ def test_sample_size_in_signature_and_deterministic(alpaca_en):
 
 def test_ci_and_errors():
     texts = ["a b c d", "a b c e", "x y z w", "a b x y", "q r s t", "a b c d"]
-    r = self_bleu(texts, ci=True, n_boot=200, groups=[1, 1, 2, 2, 3, 3])
+    r = self_bleu(texts, resampling=Resampling(ci=True, n_boot=200), groups=[1, 1, 2, 2, 3, 3])
     assert r.ci[0] <= r.value <= r.ci[1]
     with pytest.raises(ConfigError, match="smoothing must be one of"):
         self_bleu(texts, smoothing="add-k")

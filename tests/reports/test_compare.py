@@ -11,20 +11,30 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evalsuite.reports.compare import compare, mcnemar_p, parse_fail_on
 from evalsuite.errors import ConfigError
+from evalsuite.reports.compare import compare, mcnemar_p, parse_fail_on
+from evalsuite.results import RunResult, TaskSpec, Timings, provenance
+from evalsuite.scores import DiversityScores
+from evalsuite.tasks.multiple_choice import aggregate_accuracy
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
+
+
+def record_json(task: str, params: dict, scores) -> str:
+    """A run record as the runner writes it (typed, with provenance), around the given scores."""
+    timings = Timings(started="2026-01-01T00:00:00+00:00", total_seconds=0, model_load_seconds=0, compute_seconds=0,
+                      items_total=0, items_computed=0, items_from_store=0)
+    return RunResult(provenance=provenance(), task=TaskSpec(name=task, version="1", params_passed={}, params_resolved=params),
+                     model={"model": "m"}, backend_config={}, seeds={}, task_metadata={}, computation={}, store="(test)",
+                     timings=timings, scores=scores).model_dump_json()
 
 
 def write_run(folder: Path, correct: dict[tuple[str, int], bool], task: str = "mmlu", shots: int = 0) -> Path:
     folder.mkdir(parents=True)
     subjects = sorted({s for s, _ in correct})
-    record = {
-        "task": {"name": task, "version": "1", "params_passed": {}, "params_resolved": {"shots": shots, "subjects": subjects}},
-        "scores": {"overall": {}, "subjects": {s: {"category": "STEM" if s < "m" else "Humanities"} for s in subjects}},
-    }
-    (folder / "results.json").write_text(json.dumps(record))
+    samples = [{"subject": s, "correct": c} for (s, _), c in sorted(correct.items())]
+    scores = aggregate_accuracy(samples, {s: "STEM" if s < "m" else "Humanities" for s in subjects})
+    (folder / "results.json").write_text(record_json(task, {"shots": shots, "subjects": subjects}, scores))
     lines = [json.dumps({"subject": s, "index": i, "correct": c}) for (s, i), c in sorted(correct.items())]
     (folder / "samples.jsonl").write_text("\n".join(lines) + "\n")
     return folder
@@ -38,8 +48,8 @@ def outcomes(seed: int, n: int = 400, p: float = 0.6) -> dict[tuple[str, int], b
 def test_identical_runs_nothing_significant(tmp_path):
     base = outcomes(0)
     result = compare(write_run(tmp_path / "a", base), write_run(tmp_path / "b", base), n_boot=200)
-    assert {c.name for c in result["comparisons"]} == {"mmlu/0-shot.acc", "mmlu/0-shot.acc[Humanities]", "mmlu/0-shot.acc[STEM]"}
-    assert all(c.delta == 0 and not c.significant and c.p_value == 1.0 for c in result["comparisons"])
+    assert {c.name for c in result.comparisons} == {"mmlu/0-shot.acc", "mmlu/0-shot.acc[Humanities]", "mmlu/0-shot.acc[STEM]"}
+    assert all(c.delta == 0 and not c.significant and c.p_value == 1.0 for c in result.comparisons)
 
 
 def test_planted_five_point_drop_is_flagged_and_fails_the_gate(tmp_path):
@@ -50,7 +60,7 @@ def test_planted_five_point_drop_is_flagged_and_fails_the_gate(tmp_path):
         worse[key] = False
     a, b = write_run(tmp_path / "a", base), write_run(tmp_path / "b", worse)
     result = compare(a, b, n_boot=500)
-    overall = next(c for c in result["comparisons"] if c.metric == "acc")
+    overall = next(c for c in result.comparisons if c.metric == "acc")
     assert overall.delta == pytest.approx(-0.05)
     assert overall.significant and overall.ci[1] < 0
     gate = subprocess.run([EVALSUITE, "compare", str(a), str(b), "--fail-on", "mmlu.acc<-0.01"], capture_output=True, text=True)
@@ -63,7 +73,7 @@ def test_items_missing_in_one_run_are_reported(tmp_path):
     base = outcomes(2, n=50)
     partial = {k: v for k, v in base.items() if k[1] >= 5}
     result = compare(write_run(tmp_path / "a", base), write_run(tmp_path / "b", partial), n_boot=100)
-    overall = next(c for c in result["comparisons"] if c.metric == "acc")
+    overall = next(c for c in result.comparisons if c.metric == "acc")
     assert overall.n_paired == 45 and overall.only_in_a == 5 and overall.only_in_b == 0
 
 
@@ -88,7 +98,7 @@ def test_bootstrap_ci_agrees_with_the_normal_approximation(tmp_path):
     base = outcomes(4, n=2000)
     other = outcomes(5, n=2000)
     result = compare(write_run(tmp_path / "a", base), write_run(tmp_path / "b", other), n_boot=4000)
-    overall = next(c for c in result["comparisons"] if c.metric == "acc")
+    overall = next(c for c in result.comparisons if c.metric == "acc")
     diff = np.array([other[k] for k in sorted(base)], float) - np.array([base[k] for k in sorted(base)], float)
     half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff))
     assert overall.ci[0] == pytest.approx(diff.mean() - half, abs=0.004)
@@ -110,9 +120,8 @@ def test_html_output_escapes_run_names(tmp_path):
 
 def write_generation_run(folder: Path, responses: dict[str, list[str]]) -> Path:
     folder.mkdir(parents=True)
-    record = {"task": {"name": "generate", "version": "1", "params_passed": {}, "params_resolved": {"n": 3}},
-              "scores": {"within": {}, "across": {}}}
-    (folder / "results.json").write_text(json.dumps(record))
+    scores = DiversityScores(across={}, responses=sum(map(len, responses.values())), prompts=len(responses))
+    (folder / "results.json").write_text(record_json("generate", {"n": 3}, scores))
     lines = [json.dumps({"prompt_id": p, "sample_index": i, "prompt": p, "response": r})
              for p, rs in responses.items() for i, r in enumerate(rs)]
     (folder / "samples.jsonl").write_text("\n".join(lines) + "\n")
@@ -129,10 +138,10 @@ def test_diversity_drop_is_flagged_with_a_paired_bootstrap_over_prompts(tmp_path
     a = write_generation_run(tmp_path / "a", varied)
     b = write_generation_run(tmp_path / "b", template)
     result = compare(a, b, n_boot=500)
-    d2 = next(c for c in result["comparisons"] if c.metric == "distinct_2")
+    d2 = next(c for c in result.comparisons if c.metric == "distinct_2")
     expected = np.mean([distinct_n(template[p], 2).value - distinct_n(varied[p], 2).value for p in varied])
     assert d2.delta == pytest.approx(expected) and d2.delta < 0 and d2.significant and d2.n_paired == 40
-    sb = next(c for c in result["comparisons"] if c.metric == "self_bleu_4")
+    sb = next(c for c in result.comparisons if c.metric == "self_bleu_4")
     assert sb.delta > 0 and sb.significant
     gate = subprocess.run([EVALSUITE, "compare", str(a), str(b), "--fail-on", "distinct_2<-0.02"], capture_output=True, text=True)
     assert gate.returncode == 1 and "regression: generate.distinct_2" in gate.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.cli.nightly_job import NightlyLock
+from evalsuite.jobs.nightly import NightlyLock
 from evalsuite.errors import EvalsuiteError
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")

@@ -11,32 +11,41 @@ from pathlib import Path
 import pytest
 
 from evalsuite.reports.html import build_report
+from evalsuite.results import RunResult, TaskSpec, Timings, provenance
+from evalsuite.scores import AccuracyScores, DiversityScores
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+
+
+def record_json(folder: Path, task: str, params: dict, scores) -> str:
+    """A run record as the runner writes it (typed, with provenance); the model is named after the checkpoint."""
+    timings = Timings(started="2026-01-01T00:00:00+00:00", total_seconds=0, model_load_seconds=0, compute_seconds=0,
+                      items_total=0, items_computed=0, items_from_store=0)
+    return RunResult(provenance=provenance(), task=TaskSpec(name=task, version="1", params_passed={}, params_resolved=params),
+                     model={"model": folder.parent.name}, backend_config={}, seeds={}, task_metadata={}, computation={},
+                     store="(test)", timings=timings, scores=scores).model_dump_json()
 
 
 def accuracy_run(folder: Path, correct: list[bool]) -> None:
     folder.mkdir(parents=True)
     n = len(correct)
     acc = sum(correct) / n
-    subjects = {"anatomy": {"acc": acc, "stderr": 0.05, "n": n, "category": "Other"}}
-    record = {"task": {"name": "mmlu", "version": "1", "params_passed": {}, "params_resolved": {"shots": 0, "subjects": ["anatomy"]}},
-              "model": {"model": folder.parent.name},
-              "scores": {"overall": {"acc": acc, "stderr": 0.05, "n": n, "subjects": 1},
-                         "categories": {"Other": {"acc": acc, "stderr": 0.05, "n": n, "subjects": 1}}, "subjects": subjects}}
-    (folder / "results.json").write_text(json.dumps(record))
+    scores = {"overall": {"acc": acc, "stderr": 0.05, "n": n, "subjects": 1},
+              "overall_subject_mean": {"acc": acc, "note": "unweighted mean over subjects"},
+              "categories": {"Other": {"acc": acc, "stderr": 0.05, "n": n, "subjects": 1}},
+              "subjects": {"anatomy": {"acc": acc, "stderr": 0.05, "n": n, "category": "Other"}}}
+    (folder / "results.json").write_text(record_json(folder, "mmlu", {"shots": 0, "subjects": ["anatomy"]}, AccuracyScores(**scores)))
     (folder / "samples.jsonl").write_text("".join(json.dumps({"subject": "anatomy", "index": i, "correct": c}) + "\n" for i, c in enumerate(correct)))
 
 
 def generation_run(folder: Path, answers: list[str], distinct: float) -> None:
     folder.mkdir(parents=True)
-    metric = lambda v: {"value": v, "ci": [v - 0.05, v + 0.05], "signature": "x", "n": len(answers)}  # noqa: E731
-    record = {"task": {"name": "generate", "version": "1", "params_passed": {}, "params_resolved": {}},
-              "model": {"model": folder.parent.name},
-              "scores": {"within": {"distinct-2": metric(distinct), "self-bleu-4": metric(1 - distinct)},
-                         "across": {"distinct-2": metric(distinct)}, "responses": len(answers), "prompts": len(answers)}}
-    (folder / "results.json").write_text(json.dumps(record))
+    metric = lambda name, v: {"name": name, "value": v, "ci": [v - 0.05, v + 0.05], "signature": "x", "n": len(answers)}  # noqa: E731
+    within = {"distinct_2": metric("distinct_2", distinct), "self_bleu_4": metric("self_bleu_4", 1 - distinct)}
+    scores = DiversityScores(within=within, across={"distinct_2": metric("distinct_2", distinct)},
+                             responses=len(answers), prompts=len(answers))
+    (folder / "results.json").write_text(record_json(folder, "generate", {}, scores))
     (folder / "samples.jsonl").write_text("".join(
         json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"问题 {i} <b>bold?</b>", "response": a}, ensure_ascii=False) + "\n"
         for i, a in enumerate(answers)), encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -28,6 +29,16 @@ def shared_data_dir() -> Path | None:
         if (candidate / "train").is_dir():
             return candidate
     return None
+
+
+def run_cli(argv: list[str]) -> int:
+    """`evalsuite train ...` through the real parser, as the console script builds it."""
+    from evalsuite.cli import train_cmd
+
+    parser = argparse.ArgumentParser(prog="evalsuite")
+    train_cmd.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
 
 
 @pytest.fixture(scope="session")

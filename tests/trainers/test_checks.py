@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from evalsuite.trainers.pipeline import run_pipeline
 from evalsuite.trainers.recipe import load_recipe
 from evalsuite.trainers.stage import run_stage
 
-from .conftest import FAST
+from .conftest import FAST, run_cli
 
 
 def _recipe(data_dir, **stage):
@@ -118,26 +117,17 @@ def test_interrupted_stage_resumes_from_its_last_saved_step(data_dir, trained, t
     assert straight.manifest.weights_sha256 == result.manifest.weights_sha256
 
 
-def _cli(argv):
-    from evalsuite.cli import train_cmd
-
-    parser = argparse.ArgumentParser(prog="evalsuite")
-    train_cmd.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 def test_cli_single_stage_and_errors(trained, data_dir, tmp_path, capsys):
     out = tmp_path / "dpo"
-    assert _cli(["train", "dpo", "--model", trained["sft"], "--data", str(data_dir / "prefs.json"), "--out", str(out),
+    assert run_cli(["train", "dpo", "--model", trained["sft"], "--data", str(data_dir / "prefs.json"), "--out", str(out),
                  "-C", "beta=0.2", "-C", "max_steps=2", "-C", "max_length=64", "-C", "max_prompt_length=32",
                  "-C", "batch_size=4", "-C", "lora=true"]) == 0
     manifest = ckpt.read_manifest(out)
     assert manifest.config["beta"] == 0.2 and manifest.lora is not None
     with pytest.raises(ModelError, match="not found"):
-        _cli(["train", "dpo", "--model", str(tmp_path / "missing"), "--data", str(data_dir / "prefs.json"),
+        run_cli(["train", "dpo", "--model", str(tmp_path / "missing"), "--data", str(data_dir / "prefs.json"),
               "--out", str(tmp_path / "x")])
-    assert _cli(["train", "fields", "simpo"]) == 0
+    assert run_cli(["train", "fields", "simpo"]) == 0
     assert "gamma" in capsys.readouterr().out
 
 
@@ -149,10 +139,10 @@ def test_cli_pipeline_applies_overrides_and_skips_finished_stages(data_dir, tmp_
     recipe_path = tmp_path / "recipe.yaml"
     recipe_path.write_text(yaml.safe_dump(base_recipe(data_dir)))
     argv = ["train", "pipeline", str(recipe_path), "--out", str(tmp_path / "ck"), "-C", "sft.max_steps=3"]
-    assert _cli(argv) == 0
+    assert run_cli(argv) == 0
     assert ckpt.read_manifest(tmp_path / "ck" / "sft").config["max_steps"] == 3
     capsys.readouterr()
-    assert _cli(argv) == 0
+    assert run_cli(argv) == 0
     assert capsys.readouterr().out.count("skipped") == 2
     with pytest.raises(ConfigError, match="name the stage"):
-        _cli(["train", "pipeline", str(recipe_path), "--out", str(tmp_path / "ck"), "-C", "beta=1"])
+        run_cli(["train", "pipeline", str(recipe_path), "--out", str(tmp_path / "ck"), "-C", "beta=1"])

@@ -65,9 +65,9 @@ def test_pairs_from_single_are_explicit_and_labelled(tmp_path):
 
 
 def test_fit_prompts_drops_or_truncates_long_prompts(tmp_path):
-    from evalsuite.trainers.pretrain import train_tokenizer
+    from evalsuite.trainers.chatml import chatml_tokenizer
 
-    tokenizer = train_tokenizer(["short text words " * 20], vocab_size=300)
+    tokenizer = chatml_tokenizer(["short text words " * 20], vocab_size=300)
     examples = [{"prompt": [{"role": "user", "content": "word " * n}], "chosen": []} for n in (2, 200)]
     kept, stats = data.fit_prompts(examples, tokenizer, 40, "drop")
     assert len(kept) == 1 and stats.dropped_long_prompt == 1
@@ -91,14 +91,14 @@ def test_shared_preference_and_kto_files_load():
 
 
 def test_real_preference_prompts_are_fitted_so_no_completion_is_empty():
-    from evalsuite.trainers.pretrain import train_tokenizer
+    from evalsuite.trainers.chatml import chatml_tokenizer
 
     root = shared_data_dir()
     if root is None:
         pytest.skip("shared datasets not found (set EVALSUITE_DATA_DIR)")
     path = root / "train" / "dpo_en_demo.json"
     pairs = data.preference_examples(path, data.read_rows(path))
-    tokenizer = train_tokenizer([t for p in pairs[:100] for t in (p["prompt"][-1]["content"], p["chosen"][0]["content"])], 1000)
+    tokenizer = chatml_tokenizer([t for p in pairs[:100] for t in (p["prompt"][-1]["content"], p["chosen"][0]["content"])], 1000)
     kept, stats = data.fit_prompts(pairs, tokenizer, 192, "drop")
     assert stats.dropped_long_prompt > 0 and stats.kept == len(kept) == 300 - stats.dropped_long_prompt
     for example in kept:

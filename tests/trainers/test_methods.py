@@ -128,12 +128,13 @@ def test_preference_methods_learn_the_training_pairs(method, data_dir, trained, 
 
 
 def test_grpo_mean_reward_rises_with_an_easy_reward(data_dir, trained, tmp_path):
-    from evalsuite.trainers.rewards import REWARDS, register_reward
+    from evalsuite.registry import REWARDS
+
+    def says_blue(completions, *, groups, answers):
+        return [float(text.count("blue")) for text in completions]
 
     if "test_says_blue" not in REWARDS:
-        @register_reward("test_says_blue")
-        def says_blue(completions, *, groups, answers):
-            return [float(text.count("blue")) for text in completions]
+        REWARDS.register("test_says_blue", says_blue)
 
     recipe = load_recipe({"data_dir": str(data_dir), "stages": {"grpo": {
         "method": "grpo", "parent": trained["sft"], "data": ["sft.json"], **FAST, "batch_size": 8,

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from evalsuite.errors import ConfigError
-from evalsuite.trainers.recipe import (
-    DPOStage, LoraSettings, expand_env, load_recipe, stage_from_options,
-)
+from evalsuite.trainers.methods.dpo import DPOStage
+from evalsuite.trainers.recipe import expand_env, load_recipe, stage_from_options
+from evalsuite.trainers.settings import LoraSettings
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

@@ -1,0 +1,93 @@
+"""Diversity metrics of generation files: what ``evalsuite metrics`` runs.
+
+Reads one or two files of generations (JSON lines through :mod:`evalsuite.jsonl`,
+or a JSON list), splits them into one set per input and model, optionally cuts
+two sets to length-matched subsets, and computes the diversity report (or the
+registered metrics asked for by name) of every set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from evalsuite.errors import DataError
+from evalsuite.jsonl import iter_jsonl
+from evalsuite.metrics.diversity.io import Fields, Record, by_model, records_from
+from evalsuite.metrics.diversity.lengths import length_matched
+from evalsuite.metrics.diversity.suite import MetricReport, SuiteConfig, diversity_report, metric_report, report_dict
+from evalsuite.metrics.result import METRICS_VERSION
+
+
+def read_generations(path: str | Path, fields: Fields = Fields()) -> list[Record]:
+    """Records of a JSON-lines file or a JSON list; an error names the file, line or record, and field."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+    if not raw.strip():
+        raise DataError(f"{path}: the file is empty; expected JSONL records or a JSON list")
+    try:
+        if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+            return records_from(((f"{path}:line {n}", obj) for n, obj in iter_jsonl(path)), fields)
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: {_utf8_problem(raw)}; the file mixes encodings. "
+                        "Re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not data:
+        raise DataError(f"{path}: the JSON list is empty; expected records")
+    return records_from(((f"{path}:record {i}", obj) for i, obj in enumerate(data, 1)), fields)
+
+
+def _utf8_problem(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return f"line {line} is not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})"
+    return "not valid UTF-8"
+
+
+@dataclass(frozen=True)
+class ScoredSets:
+    """The sets scored (label -> records), their reports, and what length matching kept (None without it)."""
+
+    sets: dict[str, list[Record]]
+    reports: dict[str, MetricReport]
+    matched: dict[str, Any] | None
+
+    def payload(self, paths: Sequence[str], fields: Fields, config: SuiteConfig, names: Sequence[str] | None,
+                options: dict[str, Any]) -> dict[str, Any]:
+        """Everything as one JSON-ready dict: inputs, settings, and every result with its signature."""
+        return {"metrics_version": METRICS_VERSION, "inputs": list(paths), "fields": asdict(fields),
+                "config": asdict(config), "metrics": list(names) if names else None, "options": options,
+                "length_matched": self.matched,
+                "results": {label: report_dict(report) for label, report in self.reports.items()}}
+
+
+def score_files(
+    paths: Sequence[str], fields: Fields, config: SuiteConfig, *, names: Sequence[str] | None = None,
+    options: dict[str, Any] | None = None, length_bins: int | None = None,
+) -> ScoredSets:
+    """The report of every (file, model) set: the whole diversity report, or the registered metrics ``names``.
+
+    With ``length_bins`` the two sets are first cut to length-matched subsets.
+    """
+    sets = by_model({Path(path).name: read_generations(path, fields) for path in paths})
+    matched = None
+    if length_bins is not None:
+        sets, matched = length_matched(sets, tokenizer=config.tokenizer, n_bins=length_bins, seed=config.seed)
+    reports = {}
+    for label, records in sets.items():
+        texts = [r.text for r in records]
+        groups = [r.group for r in records] if fields.group else None
+        if names:
+            reports[label] = metric_report(names, texts, groups, config.resampling, options)
+        else:
+            reports[label] = diversity_report(texts, groups, config)
+    return ScoredSets(sets, reports, matched)

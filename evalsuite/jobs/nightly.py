@@ -1,0 +1,178 @@
+"""Nightly benchmark jobs: run a suite, compare with the previous night and the baseline, keep history.
+
+A suite (YAML) names checkpoints (paths or globs, so new checkpoints join
+automatically), tasks with their parameters, a baseline checkpoint and
+regression thresholds. A night evaluates what the store does not have yet
+(everything is resumable), writes ``OUT/nights/<night>/<checkpoint>/<run>``,
+appends the night's scores to the store's history, compares every checkpoint
+with its previous night and with the baseline, writes the HTML report with
+trend lines and ``summary.json``, and reports regressions. Two runs of the same
+suite cannot overlap: a lock file refuses the second with a clear message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import Field
+
+from evalsuite.config import StrictModel, load_yaml, validate
+from evalsuite.data import ENV, DataRoots
+from evalsuite.errors import ConfigError, DataError, EvalsuiteError
+from evalsuite.files import atomic_write_text
+from evalsuite.jobs.grid import GridTask, run_grid
+from evalsuite.metrics import names
+from evalsuite.reports.collect import headline_metrics, load_tree, summary_frame
+from evalsuite.reports.compare import compare, failed_rules, parse_fail_on
+from evalsuite.reports.html import build_report
+from evalsuite.store import ResultStore
+
+
+class Suite(StrictModel):
+    name: str
+    checkpoints: list[str] = Field(description="Checkpoint directories or glob patterns (relative to the suite file).")
+    tasks: list[GridTask]
+    baseline: str | None = Field(None, description="Checkpoint folder name the others are compared with.")
+    fail_on: str | None = Field(None, description='Regression thresholds on deltas, e.g. "mmlu.acc<-0.01,ceval.acc<-0.02".')
+    data_dir: str | None = Field(None, description="Data root holding benchmarks/ and judging/ (default: $EVALSUITE_DATA_DIR).")
+    backend: dict[str, Any] = Field(default_factory=dict, description="Extra hf backend options (threads, batch_size, ...).")
+
+
+class NightlyLock:
+    """An exclusive, non-blocking lock on ``OUT/.nightly.lock``; the holder's pid and start time are written in it."""
+
+    def __init__(self, path: Path, suite: str):
+        self.path, self.suite = path, suite
+        self.handle = None
+
+    def __enter__(self) -> "NightlyLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "unknown"
+            self.handle.close()
+            raise EvalsuiteError(
+                f"another nightly run of suite {self.suite!r} is running ({holder}); lock file {self.path}. "
+                "Wait for it to finish; if no such process exists any more, the lock is released with it."
+            ) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def load_suite(path: str | Path) -> tuple[Suite, list[Path]]:
+    """The validated suite and its checkpoint folders (globs expanded, relative to the suite file)."""
+    path = Path(path)
+    suite = validate(Suite, load_yaml(path), f"suite file {path}")
+    checkpoints: list[Path] = []
+    for pattern in suite.checkpoints:
+        full = pattern if os.path.isabs(pattern) else str(path.parent / pattern)
+        matches = sorted(Path(p) for p in glob.glob(full) if Path(p).is_dir())
+        if not matches:
+            raise ConfigError(f"{path}: checkpoints entry {pattern!r} matches no directory")
+        checkpoints += [m for m in matches if m not in checkpoints]
+    folder_names = [c.name for c in checkpoints]
+    if len(set(folder_names)) != len(folder_names):
+        raise ConfigError(f"{path}: checkpoint folder names must be unique (they name the runs), got {folder_names}")
+    if suite.baseline and suite.baseline not in folder_names:
+        raise ConfigError(f"{path}: baseline {suite.baseline!r} is not among the checkpoints {folder_names}")
+    return suite, checkpoints
+
+
+def _data(suite: Suite) -> DataRoots:
+    root = Path(suite.data_dir or os.environ.get(ENV) or "")
+    if not str(root) or not root.is_dir():
+        raise DataError(f"the suite needs data: set data_dir in the suite or {ENV} (a folder holding benchmarks/)")
+    return DataRoots.from_root(root)
+
+
+def _evaluate(suite: Suite, checkpoints: list[Path], data: DataRoots, store: ResultStore, night: str, night_dir: Path,
+              say: Callable[[str], None]) -> tuple[int, int]:
+    """Run the suite's grid for one night and record its scores in the history; (computed, from store)."""
+    computed = from_store = 0
+    grid = run_grid({c.name: c for c in checkpoints}, suite.tasks, data, store, night_dir, backend_options=suite.backend)
+    for run in grid:
+        timings = run.record.timings
+        computed += timings.items_computed
+        from_store += timings.items_from_store
+        say(f"{night} {run.checkpoint} {run.name}: {timings.items_computed} computed, "
+            f"{timings.items_from_store} from the store")
+    frame = summary_frame(load_tree(night_dir)[0])
+    store.record_history(suite.name, night, [
+        (r.checkpoint, r.task, r.metric, None if pd.isna(r.value) else float(r.value)) for r in frame.itertuples()
+    ])
+    return computed, from_store
+
+
+def _compare(suite: Suite, checkpoints: list[Path], rules: list[tuple[str, str, float]], nights: Path, night: str,
+             previous: str | None) -> tuple[list[str], dict[str, Any]]:
+    """Each checkpoint against its previous night and the baseline: (regressions, comparisons by checkpoint)."""
+    regressions: list[str] = []
+    comparisons: dict[str, Any] = {}
+    for checkpoint in checkpoints:
+        targets = []
+        if previous and (nights / previous / checkpoint.name).is_dir():
+            targets.append(("previous_night", nights / previous / checkpoint.name))
+        if suite.baseline and checkpoint.name != suite.baseline:
+            targets.append(("baseline", nights / night / suite.baseline))
+        for kind, reference in targets:
+            result = compare(reference, nights / night / checkpoint.name, n_boot=1000)
+            regressions += [f"{checkpoint.name} vs {kind}: {f}" for f in failed_rules(result, rules)]
+            comparisons.setdefault(checkpoint.name, {})[kind] = [
+                {"name": c.name, "delta": c.delta, "ci": list(c.ci), "p_adjusted": c.p_adjusted, "significant": c.significant}
+                for c in result.comparisons
+            ]
+    return regressions, comparisons
+
+
+def _trend(store: ResultStore, suite: str) -> pd.DataFrame:
+    """The history of the trend metrics (accuracy, headline diversity within prompts) as plot series."""
+    history = pd.DataFrame(store.history(suite), columns=["night", "checkpoint", "task", "metric", "value"])
+    key = history[history.metric.isin([names.ACCURACY, *headline_metrics(("within",))])]
+    return key.assign(series=key.checkpoint + " · " + key.task + " · " + key.metric)[["night", "series", "value"]]
+
+
+def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
+              say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Run one night of ``suite_path`` into ``out``; return the summary (also written as summary.json)."""
+    suite, checkpoints = load_suite(suite_path)
+    rules = parse_fail_on(suite.fail_on) if suite.fail_on else []
+    data = _data(suite)
+    out = Path(out)
+    night = night or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    nights = out / "nights"
+    started = time.perf_counter()
+    with NightlyLock(out / ".nightly.lock", suite.name), ResultStore(out / "results.sqlite") as store:
+        computed, from_store = _evaluate(suite, checkpoints, data, store, night, nights / night, say)
+        trend = _trend(store, suite.name)
+    earlier = sorted(p.name for p in nights.iterdir() if p.is_dir() and p.name < night)
+    previous = earlier[-1] if earlier else None
+    regressions, comparisons = _compare(suite, checkpoints, rules, nights, night, previous)
+    report = build_report(nights / night, out / "report" / "index.html", baseline=suite.baseline, history=trend,
+                          title=f"{suite.name}: {night}")
+    summary = {
+        "suite": suite.name, "night": night, "previous_night": previous, "checkpoints": [c.name for c in checkpoints],
+        "items_computed": computed, "items_from_store": from_store, "regressions": regressions,
+        "comparisons": comparisons, "report": str(report), "seconds": round(time.perf_counter() - started, 1),
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,236 @@
+"""One record from several judges' runs: a rubric panel, pairwise A/B judging, MT-Bench grading.
+
+Each judge's run is an ordinary task run written by the runner into
+``OUT/<judge name>/`` (``results.json`` read with :func:`evalsuite.results.load_run`,
+and ``samples.jsonl``). The functions here read those runs, compute what
+combines them (means across judges, inter-judge agreement, both-order win rates
+pooled over judges, Bradley–Terry), and write ``OUT/results.json`` (a typed
+record with a ``kind``) and ``OUT/judgments.jsonl`` (every verdict, each with its
+judge; failed requests with their error). They only read stored results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from evalsuite.errors import DataError
+from evalsuite.files import atomic_write_text
+from evalsuite.jsonl import read_jsonl, write_jsonl
+from evalsuite.metrics.resampling import Resampling
+from evalsuite.registry import TASKS
+from evalsuite.results import Provenance, RunResult, load_run, provenance, register_result_kind
+
+
+@dataclass
+class JudgeRun:
+    """One judge's stored run: its record and its per-verdict samples."""
+
+    judge: str
+    record: RunResult
+    samples: list[dict[str, Any]]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.record.task.params_resolved
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.record.task_metadata
+
+    def description(self) -> dict[str, Any]:
+        """The judge as the combined record lists it: its settings and its backend's fingerprint."""
+        return {"name": self.judge, **self.record.backend_config, "fingerprint": self.record.model}
+
+
+def read_judge_runs(out: str | Path, judges: list[str], task: str) -> list[JudgeRun]:
+    """The runs ``out/<judge>`` of task ``task``; an error when one is missing or judged something else."""
+    TASKS.get(task)  # loads the task's module, which registers its score model for load_run
+    runs = []
+    for judge in judges:
+        folder = Path(out) / judge
+        record = load_run(folder)
+        if record.task.name != task:
+            raise DataError(f"{folder / 'results.json'}: field 'task.name': expected {task!r}, got {record.task.name!r}")
+        samples = read_jsonl(folder / "samples.jsonl") if (folder / "samples.jsonl").is_file() else []
+        runs.append(JudgeRun(judge, record, samples))
+    if not runs:
+        raise DataError(f"{out}: no judges named, so there are no runs to combine")
+    first = {k: v for k, v in runs[0].params.items() if not k.startswith("judge_")}
+    for run in runs[1:]:
+        if {k: v for k, v in run.params.items() if not k.startswith("judge_")} != first:
+            raise DataError(f"{Path(out) / run.judge}: judged other answers or settings than {runs[0].judge}; rerun both")
+    return runs
+
+
+def counts(runs: list[JudgeRun]) -> dict[str, int]:
+    """Verdicts over all judges: parsed, unparseable (excluded), failed (retried on rerun), from the store."""
+    return {
+        "ok": sum(r.record.scores.judgments.ok for r in runs),
+        "unparseable": sum(r.record.scores.judgments.unparseable for r in runs),
+        "failed": sum(len(r.record.failed) for r in runs),
+        "from_store": sum(r.record.timings.items_from_store for r in runs),
+    }
+
+
+def _split_ref(key: str, labels: list[str]) -> dict[str, Any]:
+    """``<label>/<prompt id>/<sample>`` back into its parts, the label being one of ``labels``."""
+    for label in sorted(labels, key=len, reverse=True):
+        if key.startswith(label + "/"):
+            prompt_id, _, sample = key[len(label) + 1:].rpartition("/")
+            return {"item": key, "label": label, "prompt_id": prompt_id, "sample_index": int(sample)}
+    return {"item": key}
+
+
+def judgments(runs: list[JudgeRun], failed_fields=None) -> list[dict[str, Any]]:
+    """Every judge's verdicts, then its failed requests (``failed_fields(key)`` describes a failed item)."""
+    records = []
+    for run in runs:
+        records += [{"judge": run.judge, **s} for s in run.samples]
+        for failure in run.record.failed:
+            described = failed_fields(failure.key) if failed_fields else {"item": failure.key}
+            records.append({"judge": run.judge, **described, "status": "failed", "error": failure.error})
+    return records
+
+
+def write_combined(out: str | Path, result: BaseModel, records: list[dict[str, Any]]) -> None:
+    """``out/judgments.jsonl`` and ``out/results.json``, each written atomically."""
+    write_jsonl(Path(out) / "judgments.jsonl", records)
+    atomic_write_text(Path(out) / "results.json", result.model_dump_json(indent=2))
+
+
+class JudgesRecord(BaseModel):
+    """What every combined judging record holds besides its ``kind`` and statistics."""
+
+    schema_version: int = 2
+    provenance: Provenance
+    judges: list[dict[str, Any]]  # each judge's settings and backend fingerprint
+    judgments: dict[str, int]  # ok / unparseable / failed / from_store, over all judges
+
+
+class DimensionStats(BaseModel):
+    mean: float | None
+    ci: tuple[float, float] | None
+    n_items: int
+
+
+class AgreementStats(BaseModel):
+    krippendorff_alpha_ordinal: float | None
+    fleiss_kappa: float | None
+    n_items_all_judges: int
+    note: str | None = None
+
+
+class PanelResult(JudgesRecord):
+    kind: Literal["rubric_panel"] = "rubric_panel"
+    rubric: dict[str, Any]
+    rubric_sha256: str
+    order_seed: int
+    runs: list[str]
+    items: int
+    scores: dict[str, dict[str, DimensionStats]]  # run label -> dimension -> stats
+    agreement: dict[str, AgreementStats]  # dimension -> inter-rater agreement across judges
+
+
+def combine_panel(out: str | Path, judges: list[str]) -> PanelResult:
+    """The panel record of the ``judge-rubric`` runs ``out/<judge>``; writes ``out/results.json`` and judgments."""
+    runs = read_judge_runs(out, judges, "judge-rubric")
+    meta, params = runs[0].metadata, runs[0].params
+    dims = [d["name"] for d in meta["rubric"]["dimensions"]]
+    parsed = [{**s, "judge": r.judge} for r in runs for s in r.samples if s["status"] == "ok"]
+    records = judgments(runs, lambda key: _split_ref(key, meta["labels"]))
+    result = PanelResult(
+        provenance=provenance(), rubric=meta["rubric"], rubric_sha256=params["rubric_sha256"],
+        judges=[r.description() for r in runs], order_seed=params["seed"], runs=sorted(meta["labels"]),
+        items=meta["items"], judgments=counts(runs), scores=_panel_scores(parsed, dims, params),
+        agreement=_agreement(parsed, [s for r in runs for s in r.samples], judges, dims),
+    )
+    write_combined(out, result, records)
+    return result
+
+
+def _panel_scores(parsed: list[dict], dims: list[str], params: dict) -> dict[str, dict[str, DimensionStats]]:
+    """Per run and dimension: the mean over items of the judges' mean score, with a bootstrap CI over items."""
+    from evalsuite.metrics.bootstrap import mean_ci
+
+    resampling = Resampling(ci=True, n_boot=params["n_boot"], seed=params["seed"])
+    per_item: dict[int, dict[str, list[float]]] = {}
+    labels: dict[int, str] = {}
+    for s in parsed:
+        labels[s["index"]] = s["label"]
+        for dim, score in s["scores"].items():
+            per_item.setdefault(s["index"], {}).setdefault(dim, []).append(score)
+    out: dict[str, dict[str, DimensionStats]] = {}
+    for label in sorted(set(labels.values())):
+        items = [i for i in sorted(per_item) if labels[i] == label]
+        out[label] = {}
+        for dim in dims:
+            values = np.array([np.mean(per_item[i][dim]) for i in items if dim in per_item[i]], float)
+            ci = mean_ci(values, resampling) if len(values) > 1 else None
+            out[label][dim] = DimensionStats(mean=float(values.mean()) if len(values) else None, ci=ci, n_items=len(values))
+    return out
+
+
+def _agreement(parsed: list[dict], answered: list[dict], judges: list[str], dims: list[str]) -> dict[str, AgreementStats]:
+    """Per dimension: Krippendorff's alpha (ordinal) and Fleiss' kappa across judges over the items judged."""
+    from evalsuite.errors import EvalsuiteError
+    from evalsuite.metrics.judging.agreement import fleiss_kappa, krippendorff_alpha
+
+    items = sorted({s["index"] for s in answered})
+    grid = {(s["judge"], s["index"]): s["scores"] for s in parsed}
+    out = {}
+    for dim in dims:
+        matrix = [[grid.get((j, i), {}).get(dim) for i in items] for j in judges]
+        complete = [[row[k] for row in matrix] for k in range(len(items)) if all(row[k] is not None for row in matrix)]
+        if len(judges) < 2:
+            out[dim] = AgreementStats(krippendorff_alpha_ordinal=None, fleiss_kappa=None, n_items_all_judges=len(complete),
+                                      note="agreement needs at least two judges")
+            continue
+        values, notes = {}, []
+        for name, compute in (("alpha", lambda: krippendorff_alpha(matrix, level="ordinal")),
+                              ("kappa", lambda: fleiss_kappa(complete) if complete else None)):
+            try:
+                value = compute()
+            except (EvalsuiteError, ValueError, ZeroDivisionError) as exc:
+                notes.append(f"{name}: {exc}")
+                continue
+            values[name] = float(value.value) if value is not None and np.isfinite(value.value) else None
+        out[dim] = AgreementStats(krippendorff_alpha_ordinal=values.get("alpha"), fleiss_kappa=values.get("kappa"),
+                                  n_items_all_judges=len(complete), note="; ".join(notes) or None)
+    return out
+
+
+
+class MTBenchScores(BaseModel):
+    mean: float | None
+    ci: tuple[float, float] | None
+    n: int
+    by_category: dict[str, float]
+
+
+class MTBenchResult(JudgesRecord):
+    kind: Literal["mt_bench_single"] = "mt_bench_single"
+    templates_sha256: str
+    scores: dict[str, dict[str, MTBenchScores]]  # run -> judge -> scores
+
+
+def combine_mt_bench(out: str | Path, judges: list[str]) -> MTBenchResult:
+    """The record of the ``judge-mt-bench`` runs ``out/<judge>``: each judge's ratings per run; writes it."""
+    runs = read_judge_runs(out, judges, "judge-mt-bench")
+    labels = runs[0].metadata["labels"]
+    result = MTBenchResult(
+        provenance=provenance(), templates_sha256=runs[0].params["templates_sha256"],
+        judges=[r.description() for r in runs], judgments=counts(runs),
+        scores={label: {r.judge: MTBenchScores(**r.record.scores.by_run[label].model_dump()) for r in runs}
+                for label in labels},
+    )
+    write_combined(out, result, judgments(runs, lambda key: _split_ref(key, labels)))
+    return result
+
+
+register_result_kind("rubric_panel", PanelResult)
+register_result_kind("mt_bench_single", MTBenchResult)

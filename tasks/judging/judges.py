@@ -1,0 +1,95 @@
+"""Judges are backends: a :class:`JudgeSpec` names an OpenAI-compatible endpoint and how to sample it.
+
+:func:`load_judge_specs` reads judges from ``--judge URL,MODEL[,NAME[,SEED]]``
+options and a ``--judges`` YAML file (the CLI and the demo share it).
+:func:`run_judges` runs one judging task per judge through the one runner,
+writing ``OUT/<judge name>/`` (results.json, samples.jsonl); resumption from
+the store and failed-item handling come from :func:`evalsuite.runner.evaluate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import Field
+
+from evalsuite.config import StrictModel, load_yaml, validate
+from evalsuite.data import DataRoots
+from evalsuite.errors import ConfigError
+from evalsuite.results import RunResult
+from evalsuite.store import ResultStore
+
+
+class JudgeSpec(StrictModel):
+    name: str = Field(description="How the judge is named in results (never shown to other judges).")
+    base_url: str = Field(description="OpenAI-compatible endpoint root, e.g. http://127.0.0.1:8001/v1.")
+    model: str = Field(description="Model name at the endpoint.")
+    seed: int = Field(0, description="Sampling seed sent with each request.")
+    temperature: float = Field(0.0, ge=0.0, description="0: deterministic judging, as published practice.")
+    max_tokens: int = Field(512, ge=1)
+    concurrency: int = Field(2, ge=1)
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    backoff: float = Field(1.0, ge=0)
+
+    def backend_options(self) -> dict[str, Any]:
+        """Options of the ``openai`` backend that asks this judge."""
+        return self.model_dump(include={"model", "base_url", "timeout", "max_retries", "backoff", "concurrency"})
+
+    def task_params(self) -> dict[str, Any]:
+        """The judging task's sampling parameters for this judge."""
+        return {"judge_temperature": self.temperature, "judge_max_tokens": self.max_tokens, "judge_seed": self.seed}
+
+
+def load_judge_specs(judge: list[str], judges_file: str | Path | None = None) -> list[JudgeSpec]:
+    """Judges from ``URL,MODEL[,NAME[,SEED]]`` strings and/or a YAML file with a list ``judges:``; names unique."""
+    specs = []
+    if judges_file:
+        data = load_yaml(judges_file)
+        if not isinstance(data.get("judges"), list):
+            raise ConfigError(f"{judges_file}: expected a list under `judges:`")
+        specs += [validate(JudgeSpec, j, f"judge {i} in {judges_file}") for i, j in enumerate(data["judges"])]
+    for i, text in enumerate(judge):
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) < 2:
+            raise ConfigError(f"--judge expects URL,MODEL[,NAME[,SEED]], got {text!r}")
+        fields = {"base_url": parts[0], "model": parts[1], "name": parts[2] if len(parts) > 2 else f"judge{i + 1}"}
+        if len(parts) > 3:
+            fields["seed"] = int(parts[3])
+        specs.append(validate(JudgeSpec, fields, f"--judge {text!r}"))
+    if not specs:
+        raise ConfigError("name at least one judge with --judge URL,MODEL or --judges FILE")
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"judge names must be unique, got {names}")
+    return specs
+
+
+def run_judges(
+    task_cls: type,
+    params: dict[str, Any],
+    judges: list[JudgeSpec],
+    store: ResultStore,
+    out: str | Path,
+    data: DataRoots | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, RunResult]:
+    """Run ``task_cls(params + judge sampling)`` once per judge into ``out/<judge name>``; the records by judge.
+
+    ``progress(judge, done, total)`` is called as verdicts arrive.
+    """
+    from evalsuite.backends import load_backend
+    from evalsuite.runner import evaluate
+
+    records = {}
+    for spec in judges:
+        task = task_cls({**params, **spec.task_params()}, data)
+        backend = load_backend("openai", spec.backend_options())
+        report = (lambda done, total, name=spec.name: progress(name, done, total)) if progress else None
+        try:
+            records[spec.name] = evaluate(task, backend, store, out_dir=Path(out) / spec.name, progress=report,
+                                          backend_config=spec.model_dump())
+        finally:
+            backend.close()
+    return records
