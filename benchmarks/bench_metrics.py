@@ -196,22 +196,22 @@ def counter_reference(token_lists):
             g = [tuple(t[i : i + n]) for i in range(len(t) - n + 1)]
             grams.update(g)
             total += len(g)
-        out[f"distinct-{n}"] = len(grams) / total
+        out[f"distinct_{n}"] = len(grams) / total
         if n == 4:
-            out["entropy-4"] = -sum(c / total * math.log(c / total) for c in grams.values())
+            out["entropy_4"] = -sum(c / total * math.log(c / total) for c in grams.values())
     reps = []
     for t in token_lists:
         g = [tuple(t[i : i + 4]) for i in range(len(t) - 3)]
         reps.append(1 - len(set(g)) / len(g) if g else 0.0)
-    out["seq-rep-4"] = sum(reps) / len(reps)
+    out["seq_rep_4"] = sum(reps) / len(reps)
     return out
 
 
 def ours_ngram_metrics(texts):
     enc = encode(texts, "auto")
-    out = {f"distinct-{n}": distinct_n(enc, n).value for n in (1, 2, 3, 4)}
-    out["entropy-4"] = ngram_entropy(enc, 4).value
-    out["seq-rep-4"] = repetition(enc, "seq-rep", n=4).value
+    out = {f"distinct_{n}": distinct_n(enc, n).value for n in (1, 2, 3, 4)}
+    out["entropy_4"] = ngram_entropy(enc, 4).value
+    out["seq_rep_4"] = repetition(enc, "seq-rep", n=4).value
     return out
 
 

@@ -5,15 +5,17 @@ class with a ``Config`` (a :class:`~evalsuite.config.StrictModel` validating its
 ``-B key=value`` options) and a constructor taking that config. It declares
 what it can do in ``capabilities``; the runner asks those, never ``getattr``.
 
-Both compute methods take one group's requests and yield ``(indices, results)``
-batch by batch, where ``indices`` point into the given list; the runner stores
+A backend implements the compute methods its capabilities declare:
+``loglikelihoods`` (multiple-choice requests), ``generate`` (generation
+requests) or ``execute`` (programs, the code-execution sandbox). Each takes one
+group's requests and yields ``(indices, results)`` batch by batch, where ``indices`` point into the given list; the runner stores
 each batch as it arrives. A result may be an :class:`ItemFailure` instead: the
 runner records it as failed, does not store it, and a rerun tries it again.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Protocol
 
 from pydantic import BaseModel
 
@@ -37,7 +39,6 @@ class Capabilities(BaseModel):
     reduced_precision: bool = False  # this configuration computes in reduced precision (not exact)
 
 
-@runtime_checkable
 class Backend(Protocol):
     name: ClassVar[str]
     Config: ClassVar[type["StrictModel"]]
@@ -54,6 +55,10 @@ class Backend(Protocol):
         self, requests: list["GenerationRequest"]
     ) -> Iterator[tuple[list[int], list["GenerationResult | ItemFailure"]]]:
         """``sampling.n`` responses to each request."""
+        ...
+
+    def execute(self, requests: list[Any]) -> Iterator[tuple[list[int], list[Any]]]:
+        """The outcome of running each request's program."""
         ...
 
     def close(self) -> None:

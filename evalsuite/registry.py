@@ -123,7 +123,7 @@ class Registry(Generic[T]):
 
 # Each registry imports these modules (by name) on its first lookup; they register the built-ins.
 TASKS: Registry[Any] = Registry("task", builtins=("evalsuite.tasks", "evalsuite.execution"))
-BACKENDS: Registry[Any] = Registry("backend", builtins=("evalsuite.backends",))
+BACKENDS: Registry[Any] = Registry("backend", builtins=("evalsuite.backends", "evalsuite.execution"))
 TRAINER_METHODS: Registry[Any] = Registry("trainer method", builtins=("evalsuite.trainers.methods",))
 REWARDS: Registry[Any] = Registry("reward", builtins=("evalsuite.trainers.rewards",))
 METRICS: Registry[Any] = Registry("metric", builtins=("evalsuite.metrics.catalog",))

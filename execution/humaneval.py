@@ -13,6 +13,7 @@ samples file is called or which ``ks`` are asked for.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, DataError
-from evalsuite.execution.models import ExecutionRequest, ExecutionResult, Status
+from evalsuite.execution.models import ExecutionRequest, ExecutionResult
 from evalsuite.execution.pass_at_k import pass_at_k_table
 from evalsuite.jsonl import iter_jsonl
 from evalsuite.provenance import sha256_file, sha256_text
@@ -188,13 +189,6 @@ class HumanEvalParams(StrictModel):
         return self
 
 
-def status_counts(statuses: list[Status]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status] = counts.get(status, 0) + 1
-    return counts
-
-
 @register_task
 class HumanEvalTask(Task):
     """Judge code samples (or the canonical solutions) against HumanEval-style tests; report pass@k."""
@@ -245,12 +239,12 @@ class HumanEvalTask(Task):
         table = pass_at_k_table(counts, self.params.ks)
         scores = CodeScores(
             samples_total=len(results), tasks_scored=len(counts), problems_without_samples=len(set(problems) - set(counts)),
-            statuses=status_counts([r.status for r in results]),
+            statuses=dict(Counter(r.status for r in results)),
             pass_at_k={f"pass@{k}": PassAtKRecord(k=k, value=r.value, signature=r.signature,
                                                   tasks_with_enough_samples=r.tasks_with_enough_samples)
                        for k, r in table.items()},
             per_task={t: TaskScore(n=n, correct=c, pass_at_k={f"pass@{k}": table[k].per_task[t] for k in self.params.ks},
-                                   statuses=status_counts([r.status for r in by_task[t]]))
+                                   statuses=dict(Counter(r.status for r in by_task[t])))
                       for t, (n, c) in counts.items()},
         )
         samples = [{"task_id": q.task_id, "sample_index": q.sample_index, "program_sha256": sha256_text(q.program),

@@ -25,6 +25,7 @@ import numpy as np
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
+from evalsuite.registry import METRICS
 from evalsuite.reports.collect import task_label
 from evalsuite.results import RunResult, load_run
 from evalsuite.scores import AccuracyScores, DiversityScores
@@ -170,14 +171,8 @@ def _compare_accuracy(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Co
 
 
 def _per_prompt_value(metric: str, texts: list[str]) -> float:
-    """A headline n-gram metric (``<family>_<n>``, e.g. ``distinct_2``) of one prompt's responses."""
-    from evalsuite.metrics import distinct_n, self_bleu
-
-    family, _, order = metric.rpartition("_")
-    functions = {"distinct": distinct_n, "self_bleu": self_bleu}
-    if family not in functions or not order.isdigit():
-        raise ConfigError(f"compare has no per-prompt form of metric {metric!r}; it knows {', '.join(functions)} with an order")
-    return float(functions[family](texts, int(order)).value)
+    """The registered metric ``metric`` of one prompt's responses, pooled across them, without an interval."""
+    return float(METRICS.get(metric)(texts).value)
 
 
 def _bootstrap_p(diff: np.ndarray, n_boot: int, seed: int) -> float:

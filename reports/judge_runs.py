@@ -104,8 +104,9 @@ def write_combined(out: str | Path, result: BaseModel, records: list[dict[str, A
 
 
 class JudgesRecord(BaseModel):
-    """What every combined judging record holds besides its ``kind`` and statistics."""
+    """What every combined judging record holds besides its statistics; each kind narrows ``kind``."""
 
+    kind: str
     schema_version: int = 2
     provenance: Provenance
     judges: list[dict[str, Any]]  # each judge's settings and backend fingerprint

@@ -8,7 +8,7 @@ row is malformed, before any training starts.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +223,6 @@ class FitStats:
     kept: int = 0
     dropped_long_prompt: int = 0
     truncated_prompt: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def _prompt_length(tokenizer, messages: list[dict[str, str]]) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalsuite.errors import ConfigError
+from evalsuite.metrics.catalog import check_options
 from evalsuite.metrics.diversity.ngrams import encode
 from evalsuite.metrics.diversity.self_bleu import SMOOTHINGS
 from evalsuite.metrics.names import DIVERSITY
@@ -24,6 +25,8 @@ MetricReport = dict[str, dict[str, MetricResult]]  # mode -> metric id -> result
 
 @dataclass(frozen=True)
 class SuiteConfig:
+    """Every option of the diversity report that changes a number (each lands in the signatures)."""
+
     tokenizer: str = field(default="auto", metadata={"help": "tokenizer of the n-gram metrics"})
     lowercase: bool = field(default=False, metadata={"help": "lowercase before the n-gram metrics"})
     bleu_tokenizer: str = field(default="13a", metadata={"help": "tokenizer of self-BLEU"})
@@ -93,8 +96,6 @@ def metric_report(
     Each is called as ``fn(texts, groups=, mode=, resampling=, **options)`` in
     every mode :func:`report_modes` gives.
     """
-    from evalsuite.metrics.catalog import check_options
-
     metrics = {name: METRICS.get(name) for name in names}
     for name, metric in metrics.items():
         check_options(name, metric, options or {})

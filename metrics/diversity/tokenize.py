@@ -155,14 +155,6 @@ def _normalize_auto(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def tokenize_auto(text: str, lowercase: bool = False) -> list[str]:
-    """The ``auto`` tokenizer on one text (see the module docstring)."""
-    text = _normalize_auto(text.replace(SEP, " "))
-    if lowercase:
-        text = text.lower()
-    return _AUTO_RE.findall(text)
-
-
 _SIMPLE: dict[str, Callable[[str], list[str]]] = {
     "whitespace": str.split,
     "char": lambda t: [c for c in t if not c.isspace()],

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from evalsuite.config import StrictModel
 from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig, Task
@@ -22,12 +22,18 @@ from evalsuite.tasks.judging.verdicts import Verdict, summarize
 
 
 class JudgeParams(StrictModel):
-    runs: list[str] = Field(min_length=1, description="Generation run folders (each holding samples.jsonl).")
+    runs: list[str] = Field(min_length=1, description="Generation run folders (samples.jsonl); comma-separated with -T.")
     seed: int = Field(0, description="Seed of the shuffled judging order and of the bootstrap intervals.")
     n_boot: int = Field(1000, ge=1, description="Bootstrap resamples for confidence intervals.")
     judge_temperature: float = Field(0.0, ge=0.0, description="0: deterministic judging, as published practice.")
     judge_max_tokens: int = Field(512, ge=1, description="Most tokens a judge may write per verdict.")
     judge_seed: int = Field(0, description="Sampling seed sent with each judge request.")
+
+    @field_validator("runs", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        # On the command line: -T runs=a/generate,b/generate
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
 
 class JudgeTask(Task):

@@ -74,46 +74,39 @@ class Rubric(StrictModel):
         return parse_rubric(text, dimensions=self.dimension_names, low=self.scale_min, high=self.scale_max)
 
 
-_EN = Rubric(
-    name="default-en",
-    language="en",
-    dimensions=[
-        Dimension(name="task_completion", description="Does the answer do what the user asked?",
-                  anchors={1: "ignores or fails the task", 3: "partly done", 5: "fully and correctly done"}),
-        Dimension(name="naturalness", description="Does it read like a fluent person rather than a template?",
-                  anchors={1: "robotic or broken", 3: "understandable but stilted", 5: "natural and fluent"}),
-        Dimension(name="tone_style_fit", description="Do tone and style fit the request and its audience?",
-                  anchors={1: "clearly wrong tone", 3: "acceptable", 5: "exactly right"}),
-        Dimension(name="informativeness", description="Is it substantive, specific and useful?",
-                  anchors={1: "empty or wrong", 3: "some useful content", 5: "rich, accurate and specific"}),
-    ],
-    instructions=(
-        "Please act as an impartial judge and rate the AI assistant's answer to the user question below. "
-        "Rate each dimension on an integer scale from {scale_min} to {scale_max}. Do not let the answer's length "
-        "or any formatting sway you, and do not guess who wrote it."
-    ),
-    answer_format="Explain briefly, then give your scores exactly in this format, one per line:\n{format_lines}",
-)
+def _builtin(name: str, language: str, dimensions: dict[str, tuple[str, str, str, str]], instructions: str,
+             answer_format: str) -> Rubric:
+    """A built-in rubric from {dimension: (description, anchor 1, anchor 3, anchor 5)}."""
+    return Rubric(
+        name=name, language=language, instructions=instructions, answer_format=answer_format,
+        dimensions=[Dimension(name=key, description=text[0], anchors=dict(zip((1, 3, 5), text[1:])))
+                    for key, text in dimensions.items()],
+    )
 
-_ZH = Rubric(
-    name="default-zh",
-    language="zh",
-    dimensions=[
-        Dimension(name="task_completion", description="回答是否完成了用户的要求？",
-                  anchors={1: "未完成或答非所问", 3: "部分完成", 5: "完整且正确地完成"}),
-        Dimension(name="naturalness", description="读起来是否像真人一样自然流畅，而不是模板？",
-                  anchors={1: "生硬或不通顺", 3: "能看懂但不自然", 5: "自然流畅"}),
-        Dimension(name="tone_style_fit", description="语气和风格是否符合请求与受众？",
-                  anchors={1: "语气明显不当", 3: "尚可", 5: "恰到好处"}),
-        Dimension(name="informativeness", description="内容是否充实、具体、有用？",
-                  anchors={1: "空洞或错误", 3: "有一些有用内容", 5: "丰富、准确、具体"}),
-    ],
-    instructions=(
-        "请作为公正的评审，为下面 AI 助手对用户问题的回答打分。每个维度使用 {scale_min} 到 {scale_max} 的整数分。"
-        "不要因回答的长短或格式而偏颇，也不要猜测回答出自哪个模型。"
-    ),
-    answer_format="请先简要说明理由，然后严格按以下格式逐行给出分数：\n{format_lines}",
-)
+
+_EN = _builtin("default-en", "en", {
+    "task_completion": ("Does the answer do what the user asked?",
+                        "ignores or fails the task", "partly done", "fully and correctly done"),
+    "naturalness": ("Does it read like a fluent person rather than a template?",
+                    "robotic or broken", "understandable but stilted", "natural and fluent"),
+    "tone_style_fit": ("Do tone and style fit the request and its audience?", "clearly wrong tone", "acceptable", "exactly right"),
+    "informativeness": ("Is it substantive, specific and useful?",
+                        "empty or wrong", "some useful content", "rich, accurate and specific"),
+}, instructions=(
+    "Please act as an impartial judge and rate the AI assistant's answer to the user question below. "
+    "Rate each dimension on an integer scale from {scale_min} to {scale_max}. Do not let the answer's length "
+    "or any formatting sway you, and do not guess who wrote it."
+), answer_format="Explain briefly, then give your scores exactly in this format, one per line:\n{format_lines}")
+
+_ZH = _builtin("default-zh", "zh", {
+    "task_completion": ("回答是否完成了用户的要求？", "未完成或答非所问", "部分完成", "完整且正确地完成"),
+    "naturalness": ("读起来是否像真人一样自然流畅，而不是模板？", "生硬或不通顺", "能看懂但不自然", "自然流畅"),
+    "tone_style_fit": ("语气和风格是否符合请求与受众？", "语气明显不当", "尚可", "恰到好处"),
+    "informativeness": ("内容是否充实、具体、有用？", "空洞或错误", "有一些有用内容", "丰富、准确、具体"),
+}, instructions=(
+    "请作为公正的评审，为下面 AI 助手对用户问题的回答打分。每个维度使用 {scale_min} 到 {scale_max} 的整数分。"
+    "不要因回答的长短或格式而偏颇，也不要猜测回答出自哪个模型。"
+), answer_format="请先简要说明理由，然后严格按以下格式逐行给出分数：\n{format_lines}")
 
 DEFAULT_RUBRICS = {"default-en": _EN, "default-zh": _ZH, "default": _EN}
 

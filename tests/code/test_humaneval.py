@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -189,7 +190,11 @@ def test_resume_from_a_killed_run(tmp_path, problems_file):
                "--problems", str(problems_file), "--out", str(tmp_path / "killed"), "--store", str(store_path),
                "--workers", "1", "--timeout", "2", "--cpu-seconds", "2", "--memory-mb", "256", "--nproc", "8",
                "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own temporary folder: the killed evaluator cannot remove the sandbox folder of the program in flight.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TMPDIR": str(scratch)})
     deadline = time.monotonic() + 60
     while _stored_items(store_path) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -231,13 +236,13 @@ def test_cli_writes_results_and_prints_table(tmp_path, problems_file, capsys):
     args = ["code-eval", str(samples_file), "--problems", str(problems_file), "--k", "1,2", "--out", str(out),
             "--timeout", "2", "--store", store, "--no-progress"]
     assert main(args) == 0
-    printed = capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps long lines at the terminal's width
     assert "pass@1" in printed and "50.00" in printed and "isolation:" in printed and "reused 0 outcomes" in printed
     assert load_run(out).scores.pass_at_k["pass@2"].value == pytest.approx(1.0)
 
     # A rerun computes nothing: every outcome comes from the store.
     assert main(args) == 0
-    assert "reused 4 outcomes" in capsys.readouterr().out
+    assert "reused 4 outcomes" in " ".join(capsys.readouterr().out.split())
     assert load_run(out).timings.items_computed == 0
 
     assert main(["code-eval", "--canonical", "--problems", str(problems_file), "--out", str(tmp_path / "c"),

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evalsuite.reports.judge_runs import PanelResult
+from evalsuite.results import load_result, load_run
+
 REPO = Path(__file__).resolve().parents[2]
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 
@@ -38,10 +41,10 @@ def test_quick_demo_runs_end_to_end(data_dir, tmp_path):
     for name in checkpoints:
         assert (work / "ckpt" / name / "evalsuite_checkpoint.json").is_file()
         for run in ("mmlu-0shot", "ceval-0shot", "generate"):
-            record = json.loads((work / "runs" / name / run / "results.json").read_text())
-            assert record["model"]["model"].endswith(name)
-    panel = json.loads((work / "runs" / "_judging" / "panel" / "results.json").read_text())
-    assert sum(panel["judgments"][k] for k in ("ok", "unparseable", "failed")) == 6 * 3 * 2  # 6 runs x 3 prompts x 2 judges
+            assert load_run(work / "runs" / name / run).model["model"].endswith(name)
+    panel = load_result(work / "runs" / "_judging" / "panel")
+    assert isinstance(panel, PanelResult)
+    assert sum(panel.judgments[k] for k in ("ok", "unparseable", "failed")) == 6 * 3 * 2  # 6 runs x 3 prompts x 2 judges
     page = report.read_text(encoding="utf-8")
     assert "data:image/png;base64," in page and "Judge panel" in page and "grpo" in page
     assert f"report: {report.resolve()}" in result.stdout

@@ -28,10 +28,10 @@ def _load_source(stage: FinetuneSettings, run: StageRun) -> LoadStage | None:
 
 
 def data_file_info(path: Path, rows: int, used: int, stats: data_mod.FitStats | None = None,
-                   synthetic: int = 0, sha256: str | None = None) -> ckpt.DataFileInfo:
+                   synthetic: int = 0) -> ckpt.DataFileInfo:
     """The manifest's record of one data file: its hash and how many rows were used, dropped or truncated."""
     return ckpt.DataFileInfo(
-        path=str(path), sha256=sha256 or sha256_file(path), rows=rows, rows_used=used,
+        path=str(path), sha256=sha256_file(path), rows=rows, rows_used=used,
         dropped_long_prompt=stats.dropped_long_prompt if stats else 0,
         truncated_prompt=stats.truncated_prompt if stats else 0, synthetic_pairs=synthetic,
     )

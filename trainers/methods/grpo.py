@@ -19,6 +19,7 @@ class GRPOStage(FinetuneSettings):
 
     method: Literal["grpo"]
     learning_rate: float = Field(1e-5, gt=0, description="Peak learning rate.")
+    max_length: int = Field(192, ge=16, description="Bound on prompt + completion: max_prompt_length + max_completion_length must fit.")
     rewards: dict[str, float] = Field(
         default_factory=lambda: {"diversity_entropy": 1.0},
         description="Reward name -> weight; names come from the reward registry.",
@@ -31,8 +32,6 @@ class GRPOStage(FinetuneSettings):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     kl_beta: float = Field(0.0, ge=0, description="KL penalty against the parent (TRL's beta; 0 loads no reference).")
     batch_size: int = Field(8, ge=1, description="Completions per device batch; must be a multiple of num_generations.")
-
-    max_length: int = Field(192, ge=16, description="Bound on prompt + completion: max_prompt_length + max_completion_length must fit.")
 
     @model_validator(mode="after")
     def _groups_fit(self):
