@@ -46,11 +46,11 @@ def test_samples_are_stored_seeded_and_scored(tiny_model, prompt_file, tmp_path)
     # The stored scores are the metrics library's numbers on the stored responses.
     texts = [s["response"] for s in samples]
     groups = [s["prompt_id"] for s in samples]
-    assert first.scores["across"]["distinct-2"]["value"] == pytest.approx(distinct_n(texts, 2).value)
-    assert first.scores["within"]["distinct-2"]["value"] == pytest.approx(
+    assert first.scores.across["distinct_2"].value == pytest.approx(distinct_n(texts, 2).value)
+    assert first.scores.within["distinct_2"].value == pytest.approx(
         distinct_n(texts, 2, groups=groups, mode="within").value
     )
-    assert first.scores["responses"] == 9
+    assert first.scores.responses == 9
 
 
 def test_samples_do_not_depend_on_which_other_prompts_run(tiny_model, prompt_file, tmp_path):

@@ -232,7 +232,7 @@ def test_end_to_end_generate_then_panel_of_two_served_judges(served, tiny_model,
          "--store", str(tmp_path / "s.sqlite"), "--no-progress"],
         check=True, capture_output=True,
     )
-    assert "distinct-2" in json.loads((out / "results.json").read_text())["scores"]["within"]
+    assert "distinct_2" in json.loads((out / "results.json").read_text())["scores"]["within"]
     result = subprocess.run(
         [EVALSUITE, "judge", "panel", str(out), "--judge", f"{served},tiny,seed0,0", "--judge", f"{served},tiny,seed1,1",
          "--out", str(tmp_path / "panel"), "--store", str(tmp_path / "s.sqlite")],
