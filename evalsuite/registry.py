@@ -67,7 +67,7 @@ class Registry(Generic[T]):
                 return target
             return decorator
         current = self._entries.get(name)
-        if current is not None and current is not obj and current != obj and not self._same(current, obj):
+        if current is not None and not self._same(current, obj):
             raise ConfigError(f"{self.kind} {name!r} is registered twice: {self._describe(current)} and {self._describe(obj)}")
         self._entries[name] = obj
         return obj
@@ -79,8 +79,10 @@ class Registry(Generic[T]):
         return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', type(obj).__name__)}"
 
     def _same(self, a: Any, b: Any) -> bool:
-        # A lazy string and the object it names are the same entry.
-        return self._describe(a) == self._describe(b)
+        # A lazy string and the object it names are the same entry; two objects are the same only if equal.
+        if isinstance(a, str) or isinstance(b, str):
+            return self._describe(a) == self._describe(b)
+        return a is b or a == b
 
     def _load_all(self) -> None:
         if self._loaded:
