@@ -52,6 +52,8 @@ def parse_value(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if value is None and text.strip() not in ("", "~", "null", "Null", "NULL"):
+        return text  # a YAML tag or directive ("!", "!x") that parsed to nothing: the user meant the text
     # Mappings and dates are never what a user meant on a command line.
     return value if isinstance(value, (str, int, float, bool, list)) or value is None else text
 

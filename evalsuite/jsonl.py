@@ -8,6 +8,7 @@ splits on them, so a record always round-trips. Writes are atomic.
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -28,33 +29,33 @@ def dumps_line(record: Any) -> str:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """(line number, record) for each non-blank line; a bad line is an error naming file and line."""
+    """(line number, record) for each non-blank line (``.gz`` too; a UTF-8 byte-order mark is allowed).
+
+    A line that is not UTF-8 or not JSON is an error naming the file and line.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    opener = open
-    if path.suffix == ".gz":
-        import gzip
-
-        opener = gzip.open  # type: ignore[assignment]
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        for number, line in enumerate(handle, start=1):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}: line {number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-            except UnicodeDecodeError as exc:  # pragma: no cover - raised by the reader, kept for the message
-                raise DataError(f"{path}: line {number}: not UTF-8 ({exc})") from None
 
 
 def read_jsonl(path: str | Path) -> list[Any]:
     """Records of a JSON-lines file (``.gz`` too); blank lines are skipped."""
-    try:
-        return [record for _, record in iter_jsonl(path)]
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return [record for _, record in iter_jsonl(path)]
 
 
 def write_jsonl(path: str | Path, records: Iterable[Any]) -> None:

@@ -42,6 +42,10 @@ class CatalogMetric:
     takes: tuple[str, ...] = ("lowercase",)
     max_boot: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ConfigError(f"{self.function}: source must be one of {SOURCES}, got {self.source!r}")
+
     def __call__(self, texts, *, groups=None, mode: str = "across", resampling: Resampling = NO_CI, **options):
         clash = sorted(set(options) & set(self.fixed))
         if clash:

@@ -128,7 +128,7 @@ def _figures(frame: pd.DataFrame, runs: list[Run], judging: dict[str, BaseModel]
             safe = task.replace("/", "_")
             figures.append(_img(plots.save(plots.heatmap(table, f"{task}: accuracy per subject"), assets / f"heatmap_{safe}"), f"{task} per subject"))
     _, panel = _first(judging, PanelResult)
-    if panel is not None:
+    if panel is not None and panel.scores:  # no scores when no verdict could be parsed
         radar_scores = {label: {d: v.mean for d, v in dims.items()} for label, dims in panel.scores.items()}
         fig = plots.radar(radar_scores, (panel.rubric["scale_min"], panel.rubric["scale_max"]), "judge rubric means")
         figures.append(_img(plots.save(fig, assets / "rubric_radar"), "rubric dimensions"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -27,38 +28,36 @@ name = "evalsuite-plugin-probe"
 version = "0.1.0"
 
 [project.entry-points."evalsuite.tasks"]
-probe-echo = "probe_plugin.plugin:EchoTask"
+probe-echo = "probe_plugin.tasks:EchoTask"
 
 [project.entry-points."evalsuite.backends"]
-probe-upper = "probe_plugin.plugin:UpperBackend"
+probe-upper = "probe_plugin.backends:UpperBackend"
 
 [project.entry-points."evalsuite.metrics"]
-probe_mean_chars = "probe_plugin.plugin:mean_chars"
+probe_mean_chars = "probe_plugin.metrics:mean_chars"
 
 [project.entry-points."evalsuite.trainer_methods"]
-probe-copy = "probe_plugin.plugin:COPY_METHOD"
+probe-copy = "probe_plugin.methods:COPY_METHOD"
 
 [tool.setuptools]
 packages = ["probe_plugin"]
 """
 
-PLUGIN = Path(__file__).with_name("plugin") / "probe_plugin.py"
+PLUGIN = Path(__file__).with_name("plugin") / "probe_plugin"
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("plugin")
     source = root / "src"
-    (source / "probe_plugin").mkdir(parents=True)
+    shutil.copytree(PLUGIN, source / "probe_plugin", ignore=shutil.ignore_patterns("__pycache__"))
     (source / "pyproject.toml").write_text(textwrap.dedent(PYPROJECT))
-    (source / "probe_plugin" / "__init__.py").write_text("")
-    (source / "probe_plugin" / "plugin.py").write_text(PLUGIN.read_text())
     target = root / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
         check=True, capture_output=True, text=True,
     )
-    assert (target / "probe_plugin" / "plugin.py").is_file()
+    assert (target / "probe_plugin" / "methods.py").is_file()
     env = dict(os.environ, PYTHONPATH=str(target))
     return {"env": env, "root": str(root)}
 
@@ -89,3 +88,29 @@ def test_task_and_backend_from_entry_points(installed):
     bad = _evalsuite(["run", "--task", "probe-echo", "--backend", "probe-upper", "--model", "any", "-B", "nope=1",
                       "--store", str(Path(root) / "store.sqlite"), "--no-progress"], env, root)
     assert bad.returncode == 2 and "nope" in bad.stderr
+
+
+def test_metric_from_entry_point(installed):
+    env, root = installed["env"], installed["root"]
+    texts = Path(root) / "gen.jsonl"
+    texts.write_text("".join(json.dumps({"response": t}) + "\n" for t in ["ab", "abcd", "abcdef"]))
+    out = Path(root) / "m.json"
+    result = _evalsuite(["metrics", str(texts), "--metric", "probe_mean_chars", "--no-ci", "--out", str(out)], env, root)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["results"]["all"]["across"]["probe_mean_chars"]["value"] == 4.0
+
+
+def test_trainer_method_from_entry_point(installed, tiny_model):
+    env, root = installed["env"], installed["root"]
+    fields = _evalsuite(["train", "fields", "probe-copy"], env, root)
+    assert fields.returncode == 0, fields.stderr
+    assert "Checkpoint to copy." in fields.stdout
+    out = Path(root) / "copy"
+    result = _evalsuite(["train", "probe-copy", "--model", str(tiny_model), "--out", str(out)], env, root)
+    assert result.returncode == 0, result.stderr
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(tiny_model / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
+    manifest = json.loads((out / "evalsuite_checkpoint.json").read_text())
+    assert manifest["method"] == "probe-copy"

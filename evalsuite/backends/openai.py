@@ -91,7 +91,7 @@ class OpenAIBackend:
                         return response.json()
                     except ValueError:
                         raise EndpointError(f"{self.config.base_url}{path}: response is not JSON") from None
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
+                last = f"HTTP {response.status_code}: {self._redact(response.text)[:200]}"
                 if response.status_code not in RETRYABLE:
                     raise EndpointError(f"{self.config.base_url}{path} for model {self.config.model}: {last}")
                 retry_after = response.headers.get("retry-after")
@@ -134,7 +134,7 @@ class OpenAIBackend:
         except (KeyError, TypeError, AttributeError) as exc:
             raise EndpointError(
                 f"{self.config.base_url}: response for prompt {request.key} is not an OpenAI completion "
-                f"(missing {exc}); is base_url an OpenAI-compatible endpoint?"
+                f"({type(exc).__name__}: {exc}); is base_url an OpenAI-compatible endpoint?"
             ) from None
         if len(texts) != s.n:
             raise EndpointError(f"{self.config.base_url}: asked for n={s.n} choices, got {len(texts)} (prompt {request.key})")
@@ -145,12 +145,15 @@ class OpenAIBackend:
             prompt_tokens=usage.get("prompt_tokens", 0),
         )
 
+    def _redact(self, text: str) -> str:
+        """``text`` with the API key replaced by ``***`` (a server may echo what it was sent)."""
+        return text.replace(self._key, "***") if self._key else text
+
     def _attempt(self, request: GenerationRequest) -> GenerationResult | ItemFailure:
         try:
             return self._complete(request)
         except EndpointError as exc:
-            message = str(exc)
-            return ItemFailure(error=message.replace(self._key, "***") if self._key else message)
+            return ItemFailure(error=self._redact(str(exc)))
 
     def generate(self, requests: list[GenerationRequest]) -> Iterator[tuple[list[int], list[GenerationResult | ItemFailure]]]:
         """Run requests ``concurrency`` at a time; yield each as it completes (the runner stores it).

@@ -15,6 +15,7 @@ unparseable — never guessed. Pass judges to get scores from a real judge model
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -54,8 +55,6 @@ class DemoSettings:
 
 def data_root(explicit: str | Path | None) -> Path:
     """The demo's data root; an error saying how to get the data when it lacks a part."""
-    import os
-
     root = explicit or os.environ.get(ENV)
     needed = ("benchmarks/mmlu", "benchmarks/ceval", "judging", "train")
     if not root or not all((Path(root) / part).exists() for part in needed):
@@ -128,7 +127,7 @@ def local_judges(url: str, name: str, max_tokens: int) -> list[JudgeSpec]:
                       max_tokens=max_tokens, concurrency=1) for s in (0, 1)]
 
 
-def judge_runs(runs: Path, checkpoints: list[str], baseline: str, judges: list[JudgeSpec], store: ResultStore) -> dict[str, int]:
+def judge_answers(runs: Path, checkpoints: list[str], baseline: str, judges: list[JudgeSpec], store: ResultStore) -> dict[str, int]:
     """Rubric panel over every checkpoint's answers, pairwise A/B of the trained ones against ``baseline``
     (first judge); the records go to ``RUNS/_judging/{panel,pairwise}``. Returns the panel's verdict counts."""
     panel_out, pair_out = runs / JUDGING / "panel", runs / JUDGING / "pairwise"
@@ -159,11 +158,11 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = lambda _: None
             say(f"  {run.checkpoint} {run.name}: {headline(run.record)}")
         say("[4/5] judge panel and pairwise comparison")
         if settings.judges:
-            counts = judge_runs(runs, list(checkpoints), baseline, settings.judges, store)
+            counts = judge_answers(runs, list(checkpoints), baseline, settings.judges, store)
         else:
             with LocalJudgeServer(Path(checkpoints[baseline])) as server:
                 judges = local_judges(server.url, baseline, max_tokens=32 if settings.quick else 64)
-                counts = judge_runs(runs, list(checkpoints), baseline, judges, store)
+                counts = judge_answers(runs, list(checkpoints), baseline, judges, store)
         say(f"  panel: {counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded), "
             f"{counts['failed']} failed")
     say("[5/5] report")

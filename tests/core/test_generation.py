@@ -78,6 +78,17 @@ def test_chat_template_is_applied(tiny_model, prompt_file, tmp_path):
     assert text == "<system>Be brief.\n<user>Tell me about the sea.\n<assistant>"
 
 
+def test_hf_backend_declares_what_it_does(tiny_model):
+    from evalsuite.backend import Capabilities
+    from evalsuite.backends.hf import HFConfig
+    from evalsuite.registry import BACKENDS
+
+    backend = load_backend("hf", {"model": str(tiny_model)})
+    assert type(backend) is BACKENDS.get("hf") and backend.name == "hf" and backend.Config is HFConfig
+    assert backend.capabilities == Capabilities(loglikelihoods=True, generate=True, exact_recompute=True)
+    assert load_backend("hf", {"model": str(tiny_model), "autocast": "bfloat16"}).capabilities.reduced_precision
+
+
 def test_greedy_needs_one_sample(prompt_file):
     with pytest.raises(ConfigError, match="temperature=0 is greedy decoding.*set n=1"):
         _task(prompt_file, temperature=0)
