@@ -81,7 +81,7 @@ def test_task_and_backend_from_entry_points(installed):
     record = json.loads((out / "results.json").read_text())
     assert record["kind"] == "run" and record["task"]["name"] == "probe-echo"
     # The backend upper-cases each prompt and appends the suffix option; the task counts exact matches.
-    assert record["scores"] == {"matches": 3, "items": 3}
+    assert record["scores"] == {"kind": "probe-echo", "matches": 3, "items": 3}
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["response"] for s in samples] == ["ALPHA!", "BETA!", "GAMMA!"]
     # An option the outside backend does not declare is refused by its own config.

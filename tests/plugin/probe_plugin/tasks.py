@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from evalsuite.config import StrictModel
+from evalsuite.scores import Scores, register_score_kind
 from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig, Task
 
 WORDS = ["alpha", "beta", "gamma"]
@@ -10,6 +13,13 @@ WORDS = ["alpha", "beta", "gamma"]
 
 class EchoParams(StrictModel):
     suffix: str = "!"
+
+
+@register_score_kind
+class EchoScores(Scores):
+    kind: Literal["probe-echo"] = "probe-echo"
+    matches: int
+    items: int
 
 
 class EchoTask(Task):
@@ -27,4 +37,4 @@ class EchoTask(Task):
     def aggregate(self, requests, results):
         samples = [{"key": r.key, "response": res.responses[0]} for r, res in zip(requests, results)]
         matches = sum(s["response"] == s["key"].upper() + self.params.suffix for s in samples)
-        return {"matches": matches, "items": len(samples)}, samples
+        return EchoScores(matches=matches, items=len(samples)), samples
