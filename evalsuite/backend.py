@@ -37,6 +37,8 @@ class Capabilities(BaseModel):
     execute: bool = False  # runs programs (the code-execution sandbox)
     exact_recompute: bool = False  # can recompute items in full precision (``loglikelihoods_exact``)
     reduced_precision: bool = False  # this configuration computes in reduced precision (not exact)
+    # With reduced precision: how many items the runner recomputes exactly to measure agreement (0: none).
+    agreement_sample: int = 0
 
 
 class Backend(Protocol):

@@ -16,6 +16,8 @@ from typing import Any, Iterable, Iterator
 from evalsuite.errors import DataError
 from evalsuite.files import atomic_write_text
 
+NOT_UTF8_HINT = "the file mixes encodings or is not UTF-8: re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+
 _UNSAFE = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
 
 
@@ -43,7 +45,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError(
-                    f"{path}: line {number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                    f"{path}: line {number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                    f"{NOT_UTF8_HINT}"
                 ) from None
             if not line.strip():
                 continue

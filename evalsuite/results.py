@@ -16,14 +16,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, SerializeAsAny, ValidationError
 
 from evalsuite.errors import DataError
-from evalsuite.files import atomic_write_text
-from evalsuite.jsonl import read_jsonl, write_jsonl
 from evalsuite.provenance import GitState, git_state, package_versions
 from evalsuite.scores import Scores, typed_scores
 
 __all__ = [
-    "Provenance", "RunResult", "TaskSpec", "Timings", "load_result", "load_run", "register_result_kind", "result_kinds",
-    "atomic_write_text", "read_jsonl", "write_jsonl",
+    "FailedItem", "Provenance", "RunResult", "TaskSpec", "Timings", "load_result", "load_run", "provenance",
+    "register_result_kind", "result_kinds",
 ]
 
 SCHEMA_VERSION = 2
@@ -89,7 +87,7 @@ class RunResult(BaseModel):
     failed: list[FailedItem] = Field(default_factory=list)
     store: str
     timings: Timings
-    # A registered score model (evalsuite.scores), chosen by its kind; a task's plain dict is typed on the way in.
+    # A registered score model (evalsuite.scores), chosen by its kind.
     scores: SerializeAsAny[Annotated[Scores, BeforeValidator(typed_scores)]]
 
 

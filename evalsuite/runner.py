@@ -66,7 +66,9 @@ def evaluate(
     requests_ok, results_ok = [requests[i] for i in ok], [results[i] for i in ok]
     precision_check = None
     if task.output_type == "multiple_choice" and backend.capabilities.reduced_precision:
-        precision_check = check_precision(requests_ok, results_ok, backend, backend.config.agreement_sample, seed=0)
+        precision_check = check_precision(
+            requests_ok, results_ok, backend, backend.capabilities.agreement_sample, seed=0
+        )
     scores, samples = task.aggregate(requests_ok, results_ok)
     computation: Counter[str] = Counter()
     for result in results_ok:

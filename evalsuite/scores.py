@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _none_is_nan(value: Any) -> Any:
@@ -114,30 +114,35 @@ register_score_kind(DiversityScores)
 
 
 def typed_scores(value: Any) -> Scores:
-    """``value`` as its registered score model.
+    """``value`` as its registered score model: a model as it is, a dict by its ``kind``.
 
-    A record read back names its ``kind``. A task's ``aggregate`` may still return a plain
-    dict without one: it becomes the one registered model that validates it (score models
-    forbid undeclared fields, so two cannot both fit), or an error naming the fields.
+    A kind registered by a task module that has not been imported yet (a record read back in a
+    fresh process) is found by loading the registered tasks, so an outside task's kind is read too.
     """
     if isinstance(value, Scores):
         return value
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a score model or a dict, got {type(value).__name__}")
-    if "kind" in value:
-        model = _SCORE_KINDS.get(value["kind"])
-        if model is None:
-            raise ValueError(f"unknown score kind {value['kind']!r}; known: {', '.join(sorted(_SCORE_KINDS))}")
-        return model.model_validate(value)
-    fits = []
-    for model in _SCORE_KINDS.values():
-        try:
-            fits.append(model.model_validate(value))
-        except ValidationError:
-            continue
-    if len(fits) != 1:
+    if not isinstance(value, dict) or "kind" not in value:
         raise ValueError(
-            f"scores with fields {sorted(value)} match {len(fits)} registered score kinds "
-            f"({', '.join(sorted(_SCORE_KINDS))}); return a score model, or register one with register_score_kind"
+            f"scores must be a score model (a evalsuite.scores.Scores subclass registered with register_score_kind) "
+            f"or its JSON with a 'kind'; got {type(value).__name__}"
+            + (f" with fields {sorted(value)}" if isinstance(value, dict) else "")
         )
-    return fits[0]
+    kind = value["kind"]
+    if kind not in _SCORE_KINDS:
+        _load_task_modules()
+    model = _SCORE_KINDS.get(kind)
+    if model is None:
+        raise ValueError(f"unknown score kind {kind!r}; known: {', '.join(sorted(_SCORE_KINDS))}")
+    return model.model_validate(value)
+
+
+def _load_task_modules() -> None:
+    """Import every registered task (built-in and entry point): task modules register their score kinds."""
+    from evalsuite.errors import ConfigError
+    from evalsuite.registry import TASKS
+
+    for name in TASKS.names():
+        try:
+            TASKS.get(name)
+        except ConfigError:
+            continue  # an outside task that fails to load cannot be what this record needs

@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 
 from evalsuite.config import StrictModel
 from evalsuite.data import DataRoots
+from evalsuite.scores import AccuracyScores
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.provenance import sha256_text
 from evalsuite.task import MultipleChoiceRequest, MultipleChoiceResult, Task
@@ -324,7 +325,7 @@ def _group(parts: list[dict]) -> dict:
     }
 
 
-def aggregate_accuracy(samples: list[dict], category_of: dict[str, str]) -> dict:
+def aggregate_accuracy(samples: list[dict], category_of: dict[str, str]) -> AccuracyScores:
     """Accuracy per subject, per category and overall (question-weighted, as lm-eval's group
     score), plus the unweighted mean over subjects, labelled as such."""
     by_subject: dict[str, list[bool]] = {}
@@ -339,8 +340,7 @@ def aggregate_accuracy(samples: list[dict], category_of: dict[str, str]) -> dict
         categories.setdefault(entry["category"], []).append(entry)
     overall = _group(list(subjects.values())) if subjects else {"acc": float("nan"), "stderr": float("nan"), "n": 0, "subjects": 0}
     accs = [s["acc"] for s in subjects.values()]
-    return {
-        "metric": "acc",
+    return AccuracyScores.model_validate({
         "overall": overall,
         "overall_subject_mean": {
             "acc": sum(accs) / len(accs) if accs else float("nan"),
@@ -348,5 +348,5 @@ def aggregate_accuracy(samples: list[dict], category_of: dict[str, str]) -> dict
         },
         "categories": {name: _group(parts) for name, parts in sorted(categories.items())},
         "subjects": dict(sorted(subjects.items())),
-    }
+    })
 

@@ -84,6 +84,10 @@ def test_task_and_backend_from_entry_points(installed):
     assert record["scores"] == {"kind": "probe-echo", "matches": 3, "items": 3}
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["response"] for s in samples] == ["ALPHA!", "BETA!", "GAMMA!"]
+    # Read back in a fresh process: the outside task's score kind is found through its entry point.
+    code = f"from evalsuite.results import load_run; r = load_run({str(out)!r}); print(type(r.scores).__name__, r.scores.matches)"
+    back = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120)
+    assert back.stdout.split() == ["EchoScores", "3"], back.stderr
     # An option the outside backend does not declare is refused by its own config.
     bad = _evalsuite(["run", "--task", "probe-echo", "--backend", "probe-upper", "--model", "any", "-B", "nope=1",
                       "--store", str(Path(root) / "store.sqlite"), "--no-progress"], env, root)

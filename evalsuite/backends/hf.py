@@ -86,7 +86,10 @@ class HFBackend:
             dtype=str(self.dtype).removeprefix("torch.") + (f"+autocast-{config.autocast}" if reduced else ""),
             device=self._device_name,
         )
-        self.capabilities = Capabilities(loglikelihoods=True, generate=True, exact_recompute=True, reduced_precision=reduced)
+        self.capabilities = Capabilities(
+            loglikelihoods=True, generate=True, exact_recompute=True, reduced_precision=reduced,
+            agreement_sample=config.agreement_sample if reduced else 0,
+        )
         self.scorer = MultipleChoiceScorer(self.model, self.tokenizer, config, self.device, self.max_length, self._encode)
 
     def _load(self, folder: Path) -> None:

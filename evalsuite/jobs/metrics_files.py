@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import DataError
-from evalsuite.jsonl import iter_jsonl
+from evalsuite.jsonl import NOT_UTF8_HINT, iter_jsonl
 from evalsuite.metrics.diversity.io import Fields, Record, by_model, records_from
 from evalsuite.metrics.diversity.lengths import length_matched
 from evalsuite.metrics.diversity.suite import MetricReport, SuiteConfig, diversity_report, metric_report, report_dict
@@ -30,27 +30,18 @@ def read_generations(path: str | Path, fields: Fields = Fields()) -> list[Record
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
     if not raw.strip():
         raise DataError(f"{path}: the file is empty; expected JSONL records or a JSON list")
+    if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        return records_from(((f"{path}:line {n}", obj) for n, obj in iter_jsonl(path)), fields)
     try:
-        if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-            return records_from(((f"{path}:line {n}", obj) for n, obj in iter_jsonl(path)), fields)
         data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: {_utf8_problem(raw)}; the file mixes encodings. "
-                        "Re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}: line {line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); {NOT_UTF8_HINT}") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     if not data:
         raise DataError(f"{path}: the JSON list is empty; expected records")
     return records_from(((f"{path}:record {i}", obj) for i, obj in enumerate(data, 1)), fields)
-
-
-def _utf8_problem(raw: bytes) -> str:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        return f"line {line} is not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})"
-    return "not valid UTF-8"
 
 
 @dataclass(frozen=True)

@@ -120,15 +120,15 @@ def test_aggregation_matches_lm_eval_formulas():
     samples = [{"subject": "a", "correct": c} for c in [1, 0, 1, 1]] + [{"subject": "b", "correct": c} for c in [0, 0, 1]]
     samples += [{"subject": "c", "correct": c} for c in [1, 1, 0, 0, 0, 1]]
     scores = aggregate_accuracy(samples, {"a": "X", "b": "X", "c": "Y"})
-    assert scores["overall"]["acc"] == pytest.approx(7 / 13)
-    assert scores["overall_subject_mean"]["acc"] == pytest.approx((3 / 4 + 1 / 3 + 3 / 6) / 3)
-    assert scores["categories"]["X"]["acc"] == pytest.approx(4 / 7)
+    assert scores.overall.acc == pytest.approx(7 / 13)
+    assert scores.overall_subject_mean.acc == pytest.approx((3 / 4 + 1 / 3 + 3 / 6) / 3)
+    assert scores.categories["X"].acc == pytest.approx(4 / 7)
     subject_stderrs = {s: mean_stderr([x["correct"] for x in samples if x["subject"] == s]) for s in "abc"}
     for s in "abc":
-        assert scores["subjects"][s]["stderr"] == pytest.approx(subject_stderrs[s])
+        assert scores.subjects[s].stderr == pytest.approx(subject_stderrs[s])
     expected = pooled_sample_stderr([subject_stderrs[s] for s in "abc"], [4, 3, 6])
-    assert scores["overall"]["stderr"] == pytest.approx(expected)
-    assert math.isclose(scores["categories"]["Y"]["acc"], 0.5)
+    assert scores.overall.stderr == pytest.approx(expected)
+    assert math.isclose(scores.categories["Y"].acc, 0.5)
 
 
 CUSTOM_YAML = """

@@ -37,7 +37,7 @@ def test_reads_jsonl_and_json_list_keeping_empty_responses(tmp_path):
         (b'{"response": "ok"}\n{"text": "x", "id": 2}\n', r"g\.jsonl:line 2: missing text field 'response' \(fields present: id, text\)"),
         (b'{"response": "ok"}\n\n{"response": 3}\n', r"g\.jsonl:line 3: field 'response' must be a string, got int \(3\)"),
         (b'{"response": null}\n', r"line 1: field 'response' must be a string, got NoneType"),
-        (b'{"response": "ok"}\n{"response": "caf\xe9"}\n', r"g\.jsonl: line 2 is not valid UTF-8 \(byte 0xe9.*mixes encodings"),
+        (b'{"response": "ok"}\n{"response": "caf\xe9"}\n', r"g\.jsonl: line 2: not valid UTF-8 \(byte 0xe9.*mixes encodings"),
         (b'{"response": "ok"}\n{"response": \n', r"g\.jsonl: line 2: not valid JSON"),
         (b'[{"response": "ok"},\n {"response": ]', r"g\.jsonl: invalid JSON at line 2 column"),
         (b'["just a string"]', r"g\.jsonl:record 1: expected a JSON object"),
