@@ -1,4 +1,4 @@
-"""The one JSON-lines reader and writer.
+"""The one JSON-lines reader and writer (and the reader of record files: JSON lines or a JSON list).
 
 Records are separated by ``\\n`` only. Model text may contain U+2028, U+2029,
 U+0085 or form feeds, which ``str.splitlines`` treats as line breaks; the writer
@@ -59,6 +59,29 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
 def read_jsonl(path: str | Path) -> list[Any]:
     """Records of a JSON-lines file (``.gz`` too); blank lines are skipped."""
     return [record for _, record in iter_jsonl(path)]
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
+    """(where, record) for a file of records: a JSON list (``where`` is ``record N``, from 1) or JSON lines
+    (``line N``). A file whose first non-blank character is ``[`` is a JSON list."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.suffix == ".gz":
+        yield from ((f"line {n}", record) for n, record in iter_jsonl(path))
+        return
+    raw = path.read_bytes()
+    if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        yield from ((f"line {n}", record) for n, record in iter_jsonl(path))
+        return
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}: line {line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); {NOT_UTF8_HINT}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    yield from ((f"record {i}", record) for i, record in enumerate(data, start=1))
 
 
 def write_jsonl(path: str | Path, records: Iterable[Any]) -> None:

@@ -10,7 +10,6 @@ prompts (over all responses).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from evalsuite.data import DataRoots
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.registry import register_task
 from evalsuite.scores import DiversityScores
-from evalsuite.jsonl import read_jsonl
+from evalsuite.jsonl import iter_records
 from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig, Task
 
 BUILTIN_PROMPT_SETS = {
@@ -52,23 +51,10 @@ class Prompt(StrictModel):
     text: str
 
 
-def _read_records(path: Path) -> list:
-    """The records of a JSON-lines file (``.gz`` too), or of a JSON list when the name ends in ``.json``."""
-    if path.suffix != ".json":
-        return read_jsonl(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    return data
-
-
-def _prompts_from_records(path: Path, records: list[dict], text_field: str, id_field: str | None) -> list[Prompt]:
+def _prompts_from_file(path: Path, text_field: str, id_field: str | None) -> list[Prompt]:
     prompts = []
-    for number, record in enumerate(records):
-        where = f"{path}: record {number}"
+    for number, (where, record) in enumerate(iter_records(path)):
+        where = f"{path}: {where}"
         if not isinstance(record, dict):
             raise DataError(f"{where}: expected an object, got {type(record).__name__}")
         if text_field not in record:
@@ -110,7 +96,7 @@ class GenerationTask(Task):
                 path = self.data.judging / filename
                 if not path.is_file():
                     raise DataError(f"prompt set {p.prompts!r} not found at {path}; the data folder should hold judging/{filename}")
-                return str(path), _prompts_from_records(path, _read_records(path), field, id_field)
+                return str(path), _prompts_from_file(path, field, id_field)
             if p.prompts == "alpaca_eval":
                 import datasets
 
@@ -120,7 +106,7 @@ class GenerationTask(Task):
         path = Path(p.prompts)
         if not path.is_file():
             raise ConfigError(f"prompts: {p.prompts!r} is neither a built-in set ({', '.join(BUILTIN_PROMPT_SETS)}) nor a file")
-        return str(path), _prompts_from_records(path, _read_records(path), p.text_field, p.id_field)
+        return str(path), _prompts_from_file(path, p.text_field, p.id_field)
 
     def sampling(self) -> SamplingConfig:
         return SamplingConfig(**{name: getattr(self.params, name) for name in SamplingConfig.model_fields})

@@ -7,13 +7,12 @@ row is malformed, before any training starts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import DataError
-from evalsuite.jsonl import read_jsonl
+from evalsuite.jsonl import iter_records
 
 ROLE_OF = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
            "bot": "assistant", "model": "assistant"}
@@ -23,15 +22,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a .json (a list of objects) or .jsonl file."""
     if not path.is_file():
         raise DataError(f"data file not found: {path} (relative paths resolve against the recipe's data_dir / EVALSUITE_DATA_DIR)")
-    if path.suffix == ".jsonl":
-        rows = read_jsonl(path)
-    else:
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON: {exc}") from None
-        if not isinstance(rows, list):
-            raise DataError(f"{path}: expected a JSON list of rows, got {type(rows).__name__}")
+    rows = [row for _, row in iter_records(path)]
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise DataError(f"{path}: row {index} is a {type(row).__name__}, expected an object")

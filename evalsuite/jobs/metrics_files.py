@@ -8,14 +8,13 @@ registered metrics asked for by name) of every set.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import DataError
-from evalsuite.jsonl import NOT_UTF8_HINT, iter_jsonl
+from evalsuite.jsonl import iter_records
 from evalsuite.metrics.diversity.io import Fields, Record, by_model, records_from
 from evalsuite.metrics.diversity.lengths import length_matched
 from evalsuite.metrics.diversity.suite import MetricReport, SuiteConfig, diversity_report, metric_report, report_dict
@@ -25,23 +24,15 @@ from evalsuite.metrics.result import METRICS_VERSION
 def read_generations(path: str | Path, fields: Fields = Fields()) -> list[Record]:
     """Records of a JSON-lines file or a JSON list; an error names the file, line or record, and field."""
     try:
-        raw = Path(path).read_bytes()
+        empty = not Path(path).read_bytes().strip()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
-    if not raw.strip():
+    if empty:
         raise DataError(f"{path}: the file is empty; expected JSONL records or a JSON list")
-    if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-        return records_from(((f"{path}:line {n}", obj) for n, obj in iter_jsonl(path)), fields)
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(f"{path}: line {line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); {NOT_UTF8_HINT}") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    if not data:
+    records = records_from(((f"{path}:{where}", obj) for where, obj in iter_records(path)), fields)
+    if not records:
         raise DataError(f"{path}: the JSON list is empty; expected records")
-    return records_from(((f"{path}:record {i}", obj) for i, obj in enumerate(data, 1)), fields)
+    return records
 
 
 @dataclass(frozen=True)

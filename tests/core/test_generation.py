@@ -97,7 +97,7 @@ def test_greedy_needs_one_sample(prompt_file):
 def test_bad_prompt_file_names_record_and_field(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"prompt": "ok"}\n{"text": "no prompt field"}\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad.jsonl: record 1: missing field 'prompt'"):
+    with pytest.raises(DataError, match=r"bad.jsonl: line 2: missing field 'prompt'"):
         get_task("generate")({"prompts": str(path), "chat_template": False})
 
 
