@@ -20,7 +20,7 @@ from evalsuite.provenance import GitState, git_state, package_versions
 from evalsuite.scores import Scores, typed_scores
 
 __all__ = [
-    "FailedItem", "Provenance", "RunResult", "TaskSpec", "Timings", "load_result", "load_run", "provenance",
+    "FailedItem", "Provenance", "Record", "RunResult", "TaskSpec", "Timings", "load_result", "load_run", "provenance",
     "register_result_kind", "result_kinds",
 ]
 
@@ -47,6 +47,15 @@ def provenance() -> Provenance:
     )
 
 
+class Record(BaseModel):
+    """Base of every record written as ``results.json``: a ``kind`` (each subclass narrows it to a
+    ``Literal``), the schema version and the shared provenance block."""
+
+    kind: str
+    schema_version: int = SCHEMA_VERSION
+    provenance: Provenance
+
+
 class TaskSpec(BaseModel):
     name: str
     version: str
@@ -71,10 +80,8 @@ class FailedItem(BaseModel):
     error: str
 
 
-class RunResult(BaseModel):
+class RunResult(Record):
     kind: Literal["run"] = "run"
-    schema_version: int = SCHEMA_VERSION
-    provenance: Provenance
     task: TaskSpec
     model: dict[str, Any]
     backend_config: dict[str, Any]
@@ -91,10 +98,10 @@ class RunResult(BaseModel):
     scores: SerializeAsAny[Annotated[Scores, BeforeValidator(typed_scores)]]
 
 
-_KINDS: dict[str, type[BaseModel]] = {"run": RunResult}
+_KINDS: dict[str, type[Record]] = {"run": RunResult}
 
 
-def register_result_kind(kind: str, model: type[BaseModel]) -> type[BaseModel]:
+def register_result_kind(kind: str, model: type[Record]) -> type[Record]:
     """Let :func:`load_result` read records whose ``kind`` is ``kind``."""
     _KINDS[kind] = model
     return model
@@ -105,7 +112,7 @@ def result_kinds() -> list[str]:
     return sorted(_KINDS)
 
 
-def load_result(folder_or_file: str | Path) -> BaseModel:
+def load_result(folder_or_file: str | Path) -> Record:
     """The typed record in ``folder/results.json`` (or the given file), chosen by its ``kind``."""
     path = Path(folder_or_file)
     if path.is_dir():

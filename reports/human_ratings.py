@@ -26,9 +26,8 @@ from evalsuite.jsonl import iter_jsonl
 from evalsuite.metrics.bootstrap import mean_ci
 from evalsuite.metrics.judging import cohen_kappa, fleiss_kappa, krippendorff_alpha, spearman
 from evalsuite.metrics.resampling import Resampling
-from evalsuite.results import Provenance, provenance, register_result_kind
+from evalsuite.results import Record, provenance, register_result_kind
 
-SCHEMA_VERSION = 2
 DEFAULT_RESAMPLING = Resampling(ci=True)
 Cell = tuple[str, str]  # (item id, dimension)
 
@@ -83,12 +82,10 @@ class JudgeHumanAgreement(BaseModel):
     note: str | None = None
 
 
-class HumanRatingsResult(BaseModel):
+class HumanRatingsResult(Record):
     """The record ``evalsuite judge import-ratings`` writes as ``results.json``."""
 
     kind: Literal["human_ratings"] = "human_ratings"
-    schema_version: int = SCHEMA_VERSION
-    provenance: Provenance
     sheet: str
     panel: str | None
     raters: list[str]

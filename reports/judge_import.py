@@ -34,10 +34,9 @@ from evalsuite.metrics.judging import (
 from evalsuite.metrics.resampling import Resampling
 from evalsuite.provenance import sha256_file
 from evalsuite.reports.judgments import Judgment, read_alpaca_eval, read_mt_bench
-from evalsuite.results import Provenance, load_result, provenance, register_result_kind
+from evalsuite.results import Record, load_result, provenance, register_result_kind
 
 FORMATS = ("alpaca_eval", "mt_bench")
-SCHEMA_VERSION = 2
 BRADLEY_TERRY_MAX_BOOT = 200  # each resample is a full Newton fit
 
 
@@ -100,12 +99,10 @@ class BradleyTerryStats(BaseModel):
     signature: str
 
 
-class JudgeImportResult(BaseModel):
+class JudgeImportResult(Record):
     """The record ``evalsuite judge import`` writes as ``results.json``; rates are fractions in [0, 1]."""
 
     kind: Literal["judge_import"] = "judge_import"
-    schema_version: int = SCHEMA_VERSION
-    provenance: Provenance
     scale: Literal["fraction"] = "fraction"  # AlpacaEval and FastChat print these x100
     format: str
     source: str

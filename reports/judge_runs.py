@@ -23,7 +23,7 @@ from evalsuite.files import atomic_write_text
 from evalsuite.jsonl import read_jsonl, write_jsonl
 from evalsuite.metrics.resampling import Resampling
 from evalsuite.registry import TASKS
-from evalsuite.results import Provenance, RunResult, load_run, provenance, register_result_kind
+from evalsuite.results import Record, RunResult, load_run, provenance, register_result_kind
 
 
 @dataclass
@@ -103,12 +103,9 @@ def write_combined(out: str | Path, result: BaseModel, records: list[dict[str, A
     atomic_write_text(Path(out) / "results.json", result.model_dump_json(indent=2))
 
 
-class JudgesRecord(BaseModel):
+class JudgesRecord(Record):
     """What every combined judging record holds besides its statistics; each kind narrows ``kind``."""
 
-    kind: str
-    schema_version: int = 2
-    provenance: Provenance
     judges: list[dict[str, Any]]  # each judge's settings and backend fingerprint
     judgments: dict[str, int]  # ok / unparseable / failed / from_store, over all judges
 

@@ -6,10 +6,9 @@ selects the C-Eval authors' own template (``…考试的单项选择题…``, ``
 
 from __future__ import annotations
 
-from evalsuite.errors import DataError
 from evalsuite.registry import register_task
-from evalsuite.tasks.multiple_choice import CSVLayout, MCRow, MultipleChoiceTask, PromptFormat
-from evalsuite.tasks.subjects import load_hub_split, official_benchmark
+from evalsuite.tasks.multiple_choice import CSVLayout, MultipleChoiceTask, PromptFormat
+from evalsuite.tasks.subjects import official_benchmark
 
 CEVAL = official_benchmark(
     "ceval",
@@ -31,21 +30,11 @@ CEVAL = official_benchmark(
     source="ceval-exam zip (https://huggingface.co/datasets/ceval/ceval-exam)",
     example="val/accountant_val.csv",
     hub_dataset="ceval/ceval-exam",
+    hub_row=lambda r: (r["question"], [r[c] for c in "ABCD"], r["answer"].strip()),
+    unscored_splits={"test": "C-Eval's test split has no answers; it cannot be scored"},
 )
 
 
-@register_task
-class CEvalTask(MultipleChoiceTask):
-    name = "ceval"
-    version = CEVAL.version
-    description = "C-Eval, 52 subjects, val split (lm-eval's ceval-valid prompts; -T prompt=official for the authors')"
-    spec = CEVAL
-
-    def load_hub_rows(self, subject: str, split: str) -> list[MCRow]:
-        if split == "test":
-            raise DataError("C-Eval's test split has no answers; it cannot be scored")
-        ds = load_hub_split(self.spec.hub_dataset, subject, split)
-        return [
-            MCRow(index=i, question=r["question"], options=[r[c] for c in "ABCD"], answer=r["answer"].strip())
-            for i, r in enumerate(ds)
-        ]
+CEvalTask = register_task(MultipleChoiceTask.for_benchmark(
+    CEVAL, "C-Eval, 52 subjects, val split (lm-eval's ceval-valid prompts; -T prompt=official for the authors')"
+))

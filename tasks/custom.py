@@ -98,11 +98,7 @@ def load_task_file(path: Path) -> type[MultipleChoiceTask]:
             )
         },
     )
-    return type(
-        f"CustomTask_{spec.name}",
-        (MultipleChoiceTask,),
-        {"name": spec.name, "version": spec.version, "description": f"custom task from {path}", "spec": spec},
-    )
+    return MultipleChoiceTask.for_benchmark(spec, f"custom task from {path}")
 
 
 register_file_loader(".yaml", load_task_file)

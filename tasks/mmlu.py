@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from evalsuite.registry import register_task
-from evalsuite.tasks.multiple_choice import CSVLayout, MCRow, MultipleChoiceTask, PromptFormat
-from evalsuite.tasks.subjects import load_hub_split, official_benchmark
+from evalsuite.tasks.multiple_choice import CSVLayout, MultipleChoiceTask, PromptFormat
+from evalsuite.tasks.subjects import official_benchmark
 
 MMLU = official_benchmark(
     "mmlu",
@@ -21,19 +21,11 @@ MMLU = official_benchmark(
     source="data (https://people.eecs.berkeley.edu/~hendrycks/data.tar)",
     example="test/anatomy_test.csv",
     hub_dataset="cais/mmlu",
+    hub_row=lambda r: (r["question"], list(r["choices"]), "ABCD"[int(r["answer"])]),
+    hub_splits={"val": "validation"},
 )
 
 
-@register_task
-class MMLUTask(MultipleChoiceTask):
-    name = "mmlu"
-    version = MMLU.version
-    description = "MMLU, 57 subjects, log-likelihood multiple choice (lm-eval's default mmlu prompts)"
-    spec = MMLU
-
-    def load_hub_rows(self, subject: str, split: str) -> list[MCRow]:
-        ds = load_hub_split(self.spec.hub_dataset, subject, {"val": "validation"}.get(split, split))
-        return [
-            MCRow(index=i, question=r["question"], options=list(r["choices"]), answer="ABCD"[int(r["answer"])])
-            for i, r in enumerate(ds)
-        ]
+MMLUTask = register_task(MultipleChoiceTask.for_benchmark(
+    MMLU, "MMLU, 57 subjects, log-likelihood multiple choice (lm-eval's default mmlu prompts)"
+))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -65,6 +65,11 @@ class MCBenchmark(StrictModel):
     prompts: dict[str, PromptFormat] = Field(description="Named prompt variants; the first is the default.")
     download_hint: str = ""
     hub_dataset: str | None = Field(None, description="Hub dataset read when there is no local data (see load_hub_rows).")
+    hub_row: Callable[[dict], tuple[str, list[str], str]] | None = Field(
+        None, exclude=True, description="A Hub row as (question, options, answer letter)."
+    )
+    hub_splits: dict[str, str] = Field(default_factory=dict, description="Our split name -> the Hub dataset's.")
+    unscored_splits: dict[str, str] = Field(default_factory=dict, description="Splits without answers -> why.")
 
     @field_validator("prompts")
     @classmethod
@@ -203,10 +208,24 @@ class MultipleChoiceTask(Task):
         return self._rows[key]
 
     def load_hub_rows(self, subject: str, split: str) -> list[MCRow]:
-        raise DataError(
-            f"no local data for {self.spec.name}: pass --data-dir (the data root holding benchmarks/) or set "
-            f"EVALSUITE_DATA_DIR. {self.spec.download_hint}".strip()
-        )
+        spec = self.spec
+        if spec.hub_dataset is None or spec.hub_row is None:
+            raise DataError(
+                f"no local data for {spec.name}: pass --data-dir (the data root holding benchmarks/) or set "
+                f"EVALSUITE_DATA_DIR. {spec.download_hint}".strip()
+            )
+        if split in spec.unscored_splits:
+            raise DataError(f"{spec.name}: {spec.unscored_splits[split]}")
+        rows = load_hub_split(spec.hub_dataset, subject, spec.hub_splits.get(split, split))
+        return [
+            MCRow(index=i, **dict(zip(("question", "options", "answer"), spec.hub_row(row)))) for i, row in enumerate(rows)
+        ]
+
+    @classmethod
+    def for_benchmark(cls, spec: MCBenchmark, description: str) -> type["MultipleChoiceTask"]:
+        """The task class of ``spec`` (a built-in benchmark or a custom task file)."""
+        attributes = {"name": spec.name, "version": spec.version, "description": description, "spec": spec}
+        return type(f"{spec.name.replace('-', '_').title()}Task", (cls,), attributes)
 
     # -- prompts --------------------------------------------------------------
 
@@ -350,3 +369,12 @@ def aggregate_accuracy(samples: list[dict], category_of: dict[str, str]) -> Accu
         "subjects": dict(sorted(subjects.items())),
     })
 
+
+
+def load_hub_split(dataset: str, subject: str, split: str):
+    """One subject's split of a Hub dataset (``datasets.load_dataset``), in the dataset's row order."""
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
+        raise DataError(f"reading {dataset} from the Hub needs `datasets`: {exc}") from None
+    return datasets.load_dataset(dataset, subject, split=split)

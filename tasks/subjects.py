@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from evalsuite.errors import DataError
 from evalsuite.tasks.multiple_choice import CSVLayout, MCBenchmark, PromptFormat, SubjectInfo
 
 HERE = Path(__file__).resolve().parent
@@ -22,13 +22,14 @@ def load_subjects(benchmark: str) -> dict[str, SubjectInfo]:
 
 def official_benchmark(
     name: str, *, layout: CSVLayout, eval_split: str, language: str, prompts: dict[str, PromptFormat],
-    source: str, example: str, hub_dataset: str, version: str = "1",
+    source: str, example: str, hub_dataset: str, version: str = "1", **hub: Any,
 ) -> MCBenchmark:
     """The spec of an official release laid out as ``<benchmarks>/<name>/<split>/<subject>_<split>.csv``.
 
     Shots come from ``dev``; subjects from the packaged list; the download hint
     names ``source`` (what to get), ``example`` (a file that must then exist
-    below ``<name>/``) and the Hub dataset read when there is no local data.
+    below ``<name>/``) and the Hub dataset read when there is no local data;
+    ``hub`` holds the Hub reading options (``hub_row``, ``hub_splits``, ``unscored_splits``).
     """
     return MCBenchmark(
         name=name,
@@ -42,18 +43,10 @@ def official_benchmark(
         subjects=load_subjects(name),
         prompts=prompts,
         hub_dataset=hub_dataset,
+        **hub,
         download_hint=(
             f"Get the official {source}, unpacked so that <root>/benchmarks/{name}/{example} exists, and pass "
             f"--data-dir <root> (the data root holding benchmarks/); or leave --data-dir and EVALSUITE_DATA_DIR "
             f"unset to read {hub_dataset} from the Hugging Face Hub."
         ),
     )
-
-
-def load_hub_split(dataset: str, subject: str, split: str):
-    """One subject's split of a Hub dataset (``datasets.load_dataset``), in the dataset's row order."""
-    try:
-        import datasets
-    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
-        raise DataError(f"reading {dataset} from the Hub needs `datasets`: {exc}") from None
-    return datasets.load_dataset(dataset, subject, split=split)
