@@ -6,8 +6,10 @@ them again, only this file changes.
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
+from functools import partial
 
 from evalsuite.errors import ConfigError
 
@@ -25,36 +27,24 @@ def _trl():
     return trl
 
 
-def sft():
-    trl = _trl()
-    return trl.SFTConfig, trl.SFTTrainer
+# Trainer name -> the module that defines <NAME>Config and <NAME>Trainer.
+_MODULES = {
+    "SFT": "trl", "DPO": "trl", "KTO": "trl", "GRPO": "trl",
+    "CPO": "trl.experimental.cpo",  # SimPO is CPO with loss_type="simpo"
+    "ORPO": "trl.experimental.orpo",
+}
 
 
-def dpo():
-    trl = _trl()
-    return trl.DPOConfig, trl.DPOTrainer
-
-
-def kto():
-    trl = _trl()
-    return trl.KTOConfig, trl.KTOTrainer
-
-
-def grpo():
-    trl = _trl()
-    return trl.GRPOConfig, trl.GRPOTrainer
-
-
-def cpo():
-    """CPOConfig/CPOTrainer; SimPO is CPO with ``loss_type="simpo"``."""
+def trainer_classes(name: str) -> tuple[type, type]:
+    """TRL's config and trainer classes for ``name`` (``"DPO"`` -> ``DPOConfig``, ``DPOTrainer``)."""
     _trl()
-    from trl.experimental.cpo import CPOConfig, CPOTrainer
+    module = importlib.import_module(_MODULES[name])
+    return getattr(module, f"{name}Config"), getattr(module, f"{name}Trainer")
 
-    return CPOConfig, CPOTrainer
 
-
-def orpo():
-    _trl()
-    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
-
-    return ORPOConfig, ORPOTrainer
+sft = partial(trainer_classes, "SFT")
+dpo = partial(trainer_classes, "DPO")
+kto = partial(trainer_classes, "KTO")
+grpo = partial(trainer_classes, "GRPO")
+cpo = partial(trainer_classes, "CPO")
+orpo = partial(trainer_classes, "ORPO")
