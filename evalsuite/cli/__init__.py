@@ -4,6 +4,12 @@ Each subcommand lives in its own module of this package and exposes
 ``add_parser(subparsers)`` (which sets ``func`` on its parser) returning the
 parser. Library code raises :class:`evalsuite.errors.EvalsuiteError`; this
 module turns those into a message on stderr and exit code 2.
+
+Exit codes, one meaning each (README, "Exit codes"): 0 done; 1 a regression gate
+failed (``compare --fail-on``, ``nightly``); 2 an error (bad input, configuration,
+a model or endpoint that cannot serve); 5 finished, but some items failed after the
+backend's retries and were not stored (rerun the same command to retry only
+those); 130 interrupted (finished items are stored).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import sys
 
 from evalsuite import __version__
 from evalsuite.errors import EvalsuiteError
+
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 5, 130
 
 # Subcommand modules, in the order `evalsuite --help` lists them.
 COMMAND_MODULES = [
@@ -55,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EvalsuiteError as exc:
         print(f"evalsuite {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"evalsuite {args.command}: interrupted; finished items are stored and a rerun resumes.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def entry() -> None:

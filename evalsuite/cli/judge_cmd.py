@@ -92,8 +92,7 @@ def run_panel_cmd(args: argparse.Namespace) -> int:
     alphas = {d: a.krippendorff_alpha_ordinal for d, a in result.agreement.items()}
     print("Krippendorff's alpha (ordinal) across judges: "
           + ", ".join(f"{d} {'-' if a is None else f'{a:.3f}'}" for d, a in alphas.items()))
-    print(f"wrote {args.out}/results.json and judgments.jsonl")
-    return 0
+    return _done(args, result.judgments)
 
 
 def run_pairwise_cmd(args: argparse.Namespace) -> int:
@@ -106,8 +105,7 @@ def run_pairwise_cmd(args: argparse.Namespace) -> int:
         ci = "-" if s.ci is None else f"[{_pct(s.ci[0])}, {_pct(s.ci[1])}]"
         print(f"{s.candidate + ' vs ' + s.baseline:<40} {s.judge:<12} {_pct(s.win_rate):>9} {ci:>17} "
               f"{f'{s.wins}/{s.ties}/{s.losses}':>11} {_pct(s.order_inconsistent_share):>18}%")
-    print(f"wrote {args.out}/results.json and judgments.jsonl")
-    return 0
+    return _done(args, result.judgments)
 
 
 def run_mt_bench_cmd(args: argparse.Namespace) -> int:
@@ -119,8 +117,15 @@ def run_mt_bench_cmd(args: argparse.Namespace) -> int:
     for label, per_judge in result.scores.items():
         for judge, s in per_judge.items():
             print(f"{label:<28} {judge:<14} mean {'-' if s.mean is None else f'{s.mean:.2f}'} (n={s.n})")
+    return _done(args, result.judgments)
+
+
+def _done(args: argparse.Namespace, counts: dict[str, int]) -> int:
+    """Say what was written; exit 5 when some judge requests failed (a rerun retries only those)."""
+    from evalsuite.cli import EXIT_INCOMPLETE, EXIT_OK
+
     print(f"wrote {args.out}/results.json and judgments.jsonl")
-    return 0
+    return EXIT_INCOMPLETE if counts["failed"] else EXIT_OK
 
 
 def _pct(x: float | None) -> str:

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from evalsuite.cli import EXIT_INCOMPLETE, EXIT_OK
 from evalsuite.cli.options import add_backend_arguments, backend_options
 
 
@@ -25,7 +26,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    """Exit code 0, or 1 when some items failed after the backend's retries (a rerun retries only those)."""
+    """Exit code 0, or 5 when some items failed after the backend's retries (a rerun retries only those)."""
     from evalsuite.backends import backend_config, load_backend
     from evalsuite.cli.display import ProgressBar, print_scores
     from evalsuite.config import parse_key_values
@@ -58,5 +59,5 @@ def run(args) -> int:
         first = record.failed[0]
         print(f"{len(record.failed)} of {record.timings.items_total} items failed and are not stored "
               f"(first: {first.key}: {first.error}); rerun the same command to retry them", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_INCOMPLETE
+    return EXIT_OK

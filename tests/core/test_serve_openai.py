@@ -208,6 +208,22 @@ def test_a_failed_request_is_recorded_not_stored_and_retried(flaky, monkeypatch,
     assert again.timings.items_from_store == 2 and again.timings.items_computed == 1
 
 
+def test_run_exits_5_when_items_failed_and_0_once_a_rerun_finished_them(flaky, tmp_path, capsys):
+    from evalsuite.cli import main
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "x"}\n{"prompt": "y"}\n', encoding="utf-8")
+    argv = ["run", "--backend", "openai", "--model", "m", "--base-url", flaky, "-B", "max_retries=0",
+            "-B", "concurrency=1", "--task", "generate", "-T", f"prompts={prompts}", "-T", "n=1",
+            "-T", "temperature=0", "-T", "chat_template=false", "--store", str(tmp_path / "s.sqlite"), "--no-progress"]
+    _Flaky.script = ["ok", 500]
+    assert main(argv) == 5
+    assert "1 of 2 items failed and are not stored" in capsys.readouterr().err
+    _Flaky.script = ["ok"]
+    assert main(argv) == 0
+    assert len(_Flaky.seen) == 3  # the rerun asked only for the failed item
+
+
 def test_openai_backend_declares_generation_only(flaky):
     from evalsuite.errors import ConfigError
 
