@@ -19,3 +19,7 @@ class DataError(EvalsuiteError, ValueError):
 
 class ModelError(EvalsuiteError):
     """A model could not be loaded or cannot serve the requested computation."""
+
+
+class LockBusyError(EvalsuiteError):
+    """Another process holds a lock this work needs; retrying later can succeed."""

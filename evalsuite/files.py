@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from evalsuite.errors import DataError
+from evalsuite.escape import csv_cell
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -23,4 +29,25 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` as UTF-8; text UTF-8 cannot hold (a lone surrogate) is an error naming file, line and column."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        column = exc.start - text.rfind("\n", 0, exc.start)
+        raise DataError(
+            f"{path}: line {line}, column {column}: U+{ord(text[exc.start]):04X} is a lone surrogate, which UTF-8 "
+            "cannot hold; nothing was written. Replace it (e.g. with U+FFFD) or write the text as JSON lines "
+            "(evalsuite.jsonl escapes it)"
+        ) from None
+    atomic_write_bytes(path, data)
+
+
+def atomic_write_csv(path: str | Path, rows: Iterable[Sequence[Any]]) -> None:
+    """Write ``rows`` (the header first) as CSV, atomically; every cell goes through :func:`evalsuite.escape.csv_cell`,
+    so no cell starts a spreadsheet formula."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([csv_cell(cell) for cell in row])
+    atomic_write_text(path, buffer.getvalue())

@@ -3,13 +3,18 @@
 Records are separated by ``\\n`` only. Model text may contain U+2028, U+2029,
 U+0085 or form feeds, which ``str.splitlines`` treats as line breaks; the writer
 escapes them (``ensure_ascii=False`` would write them raw) and the reader never
-splits on them, so a record always round-trips. Writes are atomic.
+splits on them, so a record always round-trips. A lone surrogate (a Python
+``str`` can hold one; UTF-8 cannot) is written as a JSON ``\\uXXXX`` escape,
+which ``json.loads`` reads back to the same string (a high surrogate followed by
+a low one is read back as the one character the pair encodes, as every JSON
+reader does). Writes are atomic.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -18,16 +23,19 @@ from evalsuite.files import atomic_write_text
 
 NOT_UTF8_HINT = "the file mixes encodings or is not UTF-8: re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
 
-_UNSAFE = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
+# Raw, these split a line for str.splitlines (the separators) or cannot be encoded as UTF-8 (surrogates).
+# json.dumps leaves them only inside string literals, where a \\uXXXX escape means the same character.
+_UNSAFE = re.compile("[\u0085\u2028\u2029\ud800-\udfff]")
+
+
+def to_json(record: Any, indent: int | None = None) -> str:
+    """``record`` as JSON text that UTF-8 can hold and that has no raw U+0085/U+2028/U+2029 (non-ASCII kept readable)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(record, ensure_ascii=False, indent=indent))
 
 
 def dumps_line(record: Any) -> str:
     """One record as one JSON line (no trailing newline); never contains a line separator."""
-    text = json.dumps(record, ensure_ascii=False)
-    for char, escaped in _UNSAFE.items():
-        if char in text:
-            text = text.replace(char, escaped)
-    return text
+    return to_json(record)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:

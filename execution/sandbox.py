@@ -25,9 +25,17 @@ Barriers, strongest first (each one that is in force is recorded in :class:`Isol
   functions set to None) as defence in depth only; tests check the barriers above
   with the guard switched off.
 
-What it does not promise: a program that sets out to forge a "passed" report (it runs in
-the process that reports) can; the sandbox protects the machine and the run, not the
-score against deliberate cheating.
+Untrusted code runs only when all of these are in force: network, PID and mount namespaces,
+a read-only view of the host with private scratch, a fresh ``/proc``, an unprivileged identity
+(a checked-unused uid as root; a user namespace with every capability dropped otherwise) and a
+non-dumpable evaluator. Otherwise the child refuses and :class:`SandboxError` says what is
+missing and how to get it, unless the limits carry ``unsafe_no_isolation`` (recorded).
+
+The verdict: the program's process closes the report pipe before any of its code runs; it
+passes only if it exits with a per-run code drawn by the child (not 0), as seen by the trusted
+init. A program that inspects the interpreter's own memory can learn that code: the tests run
+in the program's process, so the sandbox protects the machine and the run, and keeps the
+verdict channel out of reach, but cannot make in-process tests tamper-proof.
 
 The child that sets the barriers up is :mod:`evalsuite.execution.child`; the limits, the
 isolation record and the outcome models are in :mod:`evalsuite.execution.models`.
@@ -37,7 +45,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -50,6 +57,7 @@ from functools import cache
 from pathlib import Path
 
 from evalsuite.errors import ConfigError
+from evalsuite.execution.barriers import claim_unused_uid, make_evaluator_undumpable, refusal_message, release_uid
 from evalsuite.execution.models import ExecResult, Isolation, SandboxError, SandboxLimits, Status
 
 __all__ = ["ExecResult", "Isolation", "SandboxError", "SandboxLimits", "Status", "child_source", "default_workers",
@@ -80,14 +88,19 @@ def run_program(code: str, limits: SandboxLimits | None = None, *, python: str |
     """
     limits = limits or SandboxLimits()
     python = python or sys.executable
+    try:
+        program = code.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ExecResult(status="error", message=f"the program is not valid text and was not run: {exc}")
     root = os.geteuid() == 0
-    uid = random.SystemRandom().randrange(1_000_000, 2_000_000_000) if root and limits.drop_privileges else None
+    uid = claim_unused_uid() if root and limits.drop_privileges else None
     outer = Path(tempfile.mkdtemp(prefix="evalsuite-sandbox-"))
     try:
-        return _run_in(outer, code, limits, python, uid)
+        return _run_in(outer, program, limits, python, uid)
     finally:
         if uid is not None:
             _kill_uid(uid)
+            release_uid(uid)
         shutil.rmtree(outer, ignore_errors=True)
 
 
@@ -112,13 +125,13 @@ def run_many(codes: Iterable[str], limits: SandboxLimits | None = None, *, worke
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_in(outer: Path, code: str, limits: SandboxLimits, python: str, uid: int | None) -> ExecResult:
+def _run_in(outer: Path, program: bytes, limits: SandboxLimits, python: str, uid: int | None) -> ExecResult:
     # outer (root, 0711) holds the captured output, which the program cannot reach by path;
     # work (the program's uid, 0700) is its cwd, HOME and TMPDIR.
     outer.chmod(0o711)
     work = outer / "work"
     work.mkdir(mode=0o700)
-    (work / "program.py").write_text(code, encoding="utf-8")
+    (work / "program.py").write_bytes(program)
     if uid is not None:
         for path in (work, work / "program.py"):
             os.chown(path, uid, uid)
@@ -126,24 +139,27 @@ def _run_in(outer: Path, code: str, limits: SandboxLimits, python: str, uid: int
         "limits": limits.model_dump(),
         "uid": uid,
         "unhide": _unhide_plan(python) if uid is not None else [],
+        "evaluator_undumpable": _undumpable(),
     }
     report_r, report_w = os.pipe()
+    message_r, message_w = os.pipe()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": "1"}
-    config["report_fd"] = report_w
+    config["report_fd"], config["message_fd"] = report_w, message_w
     start = time.monotonic()
     with open(outer / "stdout", "wb+") as out, open(outer / "stderr", "wb+") as err:
         try:
             proc = subprocess.Popen(
                 [python, "-I", *([] if limits.site_packages else ["-S"]), "-c", child_source(), json.dumps(config)],
                 cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                pass_fds=(report_w,), start_new_session=True,
+                pass_fds=(report_w, message_w), start_new_session=True,
             )
         except OSError as exc:
-            os.close(report_r)
-            os.close(report_w)
+            for fd in (report_r, report_w, message_r, message_w):
+                os.close(fd)
             raise SandboxError(f"could not start the sandbox interpreter {python!r}: {exc}") from exc
         os.close(report_w)
+        os.close(message_w)
         killed_by_host = False
         try:
             proc.wait(timeout=limits.timeout_s + 0.5)
@@ -162,7 +178,9 @@ def _run_in(outer: Path, code: str, limits: SandboxLimits, python: str, uid: int
         proc.wait()
         duration = time.monotonic() - start
         reports = _parse_reports(early + _drain(report_r))
+        reports["message"] = _drain(message_r, 4096).decode("utf-8", "replace")
         os.close(report_r)
+        os.close(message_r)
         stdout, stdout_cut = _read_capped(out, limits.output_bytes)
         stderr, stderr_cut = _read_capped(err, limits.output_bytes)
     status, message = _classify(reports, proc.returncode, killed_by_host, limits)
@@ -179,19 +197,21 @@ def _classify(reports: dict, returncode: int, killed_by_host: bool, limits: Sand
     sig = exit_info.get("signal")
     if sig is None and returncode < 0:
         sig = -returncode
-    if sig in (signal.SIGXCPU, signal.SIGKILL) and exit_info.get("cpu_exceeded", sig == signal.SIGXCPU):
+    # SIGXCPU comes only from RLIMIT_CPU; the rusage of a SIGKILLed program says whether it was the hard limit.
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and exit_info.get("cpu_exceeded")):
         return "timed_out", f"CPU time limit of {limits.cpu_s} s exceeded"
-    result = reports.get("result")
-    if result is not None:
-        if result.get("passed"):
-            return "passed", ""
-        return "failed", str(result.get("error", ""))
+    if "refused" in reports:
+        raise SandboxError(refusal_message(reports["refused"].get("missing", []), reports["refused"].get("notes", [])))
     if "setup_error" in reports:
         raise SandboxError(f"the sandbox could not be set up: {reports['setup_error']}")
     if sig is not None:
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         return "error", f"killed by signal {name} before reporting a result"
     code = exit_info.get("exit_code", returncode)
+    if "success_code" in reports and code == reports["success_code"]:
+        return "passed", ""
+    if code == 1 and reports["message"]:
+        return "failed", reports["message"]
     return "error", f"exited with code {code} before reporting a result (os._exit, a crash or out of memory)"
 
 
@@ -231,11 +251,10 @@ def _exit_code(reports: dict, returncode: int) -> int | None:
     info = reports.get("exit", {})
     if info.get("timed_out"):
         return None
-    if "exit_code" in info:
-        return int(info["exit_code"])
     if "signal" in info:
         return -int(info["signal"])
-    return returncode
+    code = int(info.get("exit_code", returncode))
+    return 0 if code == reports.get("success_code") else code
 
 
 def _read_capped(handle, limit: int) -> tuple[str, bool]:
@@ -261,6 +280,11 @@ def _kill_uid(uid: int) -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
+
+
+@cache
+def _undumpable() -> bool:
+    return make_evaluator_undumpable()
 
 
 def _unhide_plan(python: str) -> list[list[str]]:
@@ -306,6 +330,6 @@ def probe(limits: SandboxLimits | None = None, *, python: str | None = None) -> 
     if result.status != "passed" or result.isolation is None:
         raise SandboxError(
             f"a trivial program did not pass in the sandbox ({result.status}: {result.message or result.stderr[-500:]}); "
-            "try --no-drop-privileges, or a Python interpreter every user can read (--python)"
+            "give a Python interpreter every user can read (--python)"
         )
     return result.isolation

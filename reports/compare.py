@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from evalsuite.errors import ConfigError, DataError
+from evalsuite.escape import html_text, markdown_text
 from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
 from evalsuite.registry import METRICS
@@ -299,31 +300,32 @@ HEADER = ["comparison", "a", "b", "delta (b-a)", "95% CI", "p", "p (Holm)", "sig
 UNMATCHED = ("only_in_a", "only_in_b", "not_compared")
 
 
-def _unmatched(result: CompareResult) -> list[str]:
-    """``only in a: ...`` lines for the runs one side lacks and the tasks not compared."""
-    return [f"{side.replace('_', ' ')}: {', '.join(getattr(result, side))}" for side in UNMATCHED if getattr(result, side)]
+def _unmatched(result: CompareResult, text=str) -> list[str]:
+    """``only in a: ...`` lines for the runs one side lacks and the tasks not compared (names through ``text``)."""
+    return [f"{side.replace('_', ' ')}: {', '.join(map(text, getattr(result, side)))}" for side in UNMATCHED if getattr(result, side)]
 
 
 def to_markdown(result: CompareResult) -> str:
-    lines = [f"**{result.b}** vs **{result.a}** (alpha {result.alpha}, Holm-corrected)", ""]
+    """The comparison as Markdown: one line per table row, every name escaped."""
+    lines = [f"**{markdown_text(result.b)}** vs **{markdown_text(result.a)}** (alpha {result.alpha}, Holm-corrected)", ""]
     lines.append("| " + " | ".join(HEADER) + " |")
     lines.append("|" + "---|" * len(HEADER))
     for row in _rows(result):
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    lines += [f"\n{line}" for line in _unmatched(result)]
+        lines.append("| " + " | ".join(map(markdown_text, row)) + " |")
+    lines += [f"\n{line}" for line in _unmatched(result, markdown_text)]
     return "\n".join(lines) + "\n"
 
 
 def to_html(result: CompareResult) -> str:
-    from html import escape
-
-    head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
-    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in _rows(result))
-    title = escape(f"{result.b} vs {result.a}")
+    """The comparison as a self-contained HTML page, every name escaped."""
+    head = "".join(f"<th>{html_text(h)}</th>" for h in HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{html_text(cell)}</td>" for cell in row) + "</tr>" for row in _rows(result))
+    title = html_text(f"{result.b} vs {result.a}")
+    notes = "".join(f"<p>{line}</p>" for line in _unmatched(result, html_text))
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
-        f"<h1>{title}</h1><p>alpha {result.alpha}, Holm-corrected</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n"
+        f"<h1>{title}</h1><p>alpha {html_text(result.alpha)}, Holm-corrected</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</body></html>\n"
     )
 
 

@@ -10,14 +10,14 @@ Markdown.
 from __future__ import annotations
 
 import base64
-from html import escape
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel
 
-from evalsuite.files import atomic_write_text
+from evalsuite.escape import html_text, markdown_text
+from evalsuite.files import atomic_write_csv, atomic_write_text
 from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
 from evalsuite.reports import plots
@@ -40,19 +40,19 @@ details{margin:.5em 0}summary{cursor:pointer;font-weight:bold}.note{color:#666;f
 
 def _img(paths: dict[str, Path], alt: str) -> str:
     data = base64.b64encode(paths["png"].read_bytes()).decode()
-    return f"<figure><img alt='{escape(alt)}' src='data:image/png;base64,{data}'><figcaption class='note'>{escape(alt)} " \
-           f"({escape(paths['svg'].name)} beside this page)</figcaption></figure>"
+    return f"<figure><img alt='{html_text(alt)}' src='data:image/png;base64,{data}'><figcaption class='note'>{html_text(alt)} " \
+           f"({html_text(paths['svg'].name)} beside this page)</figcaption></figure>"
 
 
 def _table(frame: pd.DataFrame, markers: dict[tuple[str, str], str] | None = None) -> str:
-    head = "<tr><th>" + escape(str(frame.index.name or "")) + "</th>" + "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns) + "</tr>"
+    head = "<tr><th>" + html_text(str(frame.index.name or "")) + "</th>" + "".join(f"<th>{html_text(str(c))}</th>" for c in frame.columns) + "</tr>"
     body = []
     for index, row in frame.iterrows():
         cells = []
         for column, value in row.items():
             mark = (markers or {}).get((str(index), str(column)), "")
-            cells.append(f"<td>{escape(str(value))}{mark}</td>")
-        body.append(f"<tr><th>{escape(str(index))}</th>{''.join(cells)}</tr>")
+            cells.append(f"<td>{html_text(str(value))}{mark}</td>")
+        body.append(f"<tr><th>{html_text(str(index))}</th>{''.join(cells)}</tr>")
     return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -75,9 +75,9 @@ def _significance(root: Path, baseline: str, checkpoints: list[str]) -> dict[tup
 def _verdicts(records: list[dict[str, Any]]) -> str:
     """The judges' scores (or status) and rationale under one answer."""
     return "".join(
-        f"<div class='note'>{escape(v['judge'])}: "
-        + (escape(", ".join(f"{k} {s:g}" for k, s in v["scores"].items())) if v.get("scores") else escape(v.get("status", "")))
-        + (f"<details><summary>rationale</summary><pre>{escape(v.get('raw') or '')}</pre></details>" if v.get("raw") else "")
+        f"<div class='note'>{html_text(v['judge'])}: "
+        + (html_text(", ".join(f"{k} {s:g}" for k, s in v["scores"].items())) if v.get("scores") else html_text(v.get("status", "")))
+        + (f"<details><summary>rationale</summary><pre>{html_text(v.get('raw') or '')}</pre></details>" if v.get("raw") else "")
         + "</div>"
         for v in records
     )
@@ -101,9 +101,9 @@ def _answers_section(runs: list[Run], panel_records: list[dict[str, Any]], limit
         for checkpoint, samples in by_checkpoint.items():
             sample = samples.get(prompt_id)
             answer = "(no answer)" if sample is None else sample["response"]
-            cells.append(f"<td><b>{escape(checkpoint)}</b><pre>{escape(answer)}</pre>"
+            cells.append(f"<td><b>{html_text(checkpoint)}</b><pre>{html_text(answer)}</pre>"
                          f"{_verdicts(scores.get((checkpoint, prompt_id), []))}</td>")
-        blocks.append(f"<h4>Prompt {escape(str(prompt_id))}</h4><pre>{escape(first['prompt'])}</pre>"
+        blocks.append(f"<h4>Prompt {html_text(str(prompt_id))}</h4><pre>{html_text(first['prompt'])}</pre>"
                       f"<table><tr>{''.join(cells)}</tr></table>")
     return "<h2>Answers side by side</h2>" + "".join(blocks)
 
@@ -154,7 +154,7 @@ def _judging_sections(root: Path, judging: dict[str, BaseModel]) -> tuple[list[s
         counts = panel.judgments
         sections += ["<h2>Judge panel</h2>", _table(_frame(rows, "run")),
                      f"<p class='note'>{counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded, "
-                     f"never guessed), {counts['failed']} failed. Judges: {escape(', '.join(j['name'] for j in panel.judges))}.</p>"]
+                     f"never guessed), {counts['failed']} failed. Judges: {html_text(', '.join(j['name'] for j in panel.judges))}.</p>"]
     _, pairwise = _first(judging, PairwiseResult)
     if pairwise is not None:
         rows = {f"{p.candidate} vs {p.baseline} ({p.judge})": {
@@ -195,15 +195,15 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
     baseline = baseline if baseline in checkpoints else checkpoints[0]
     wide = wide_table(frame)
     wide.index.name = "checkpoint"
-    frame.to_csv(assets / "summary_long.csv", index=False)
-    wide.to_csv(assets / "summary.csv")
+    atomic_write_csv(assets / "summary_long.csv", [list(frame.columns), *frame.itertuples(index=False)])
+    atomic_write_csv(assets / "summary.csv", [[wide.index.name, *wide.columns], *wide.itertuples()])
     atomic_write_text(assets / "summary.md", to_markdown(wide))
     markers = _significance(root, baseline, checkpoints)
 
     key_ends = [f"· {m}" for m in (names.ACCURACY, *headline_metrics())]
     key_metrics = [c for c in wide.columns if any(c.endswith(end) for end in key_ends)]
-    sections = [f"<h1>{escape(title)}</h1><p class='note'>Runs under {escape(str(root))}; baseline "
-                f"<b>{escape(baseline)}</b>. ▲/▼: significantly better/worse than the baseline in a paired test "
+    sections = [f"<h1>{html_text(title)}</h1><p class='note'>Runs under {html_text(str(root))}; baseline "
+                f"<b>{html_text(baseline)}</b>. ▲/▼: significantly better/worse than the baseline in a paired test "
                 "(McNemar, Holm-corrected over all comparisons of that checkpoint; accuracy tasks only).</p>",
                 "<h2>Summary</h2>", _table(wide[key_metrics] if key_metrics else wide, markers)]
     sections += ["<h2>Plots</h2>", *_figures(frame, runs, judging, assets, checkpoints_dir, history)]
@@ -211,21 +211,18 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
     for task in dict.fromkeys(frame.task):
         part = frame[frame.task == task].pivot(index="metric", columns="checkpoint", values="value")
         part.index.name = "metric"
-        sections.append(f"<details><summary>{escape(task)}</summary>{_table(part.map(lambda v: '' if pd.isna(v) else f'{v:.4f}'))}</details>")
+        sections.append(f"<details><summary>{html_text(task)}</summary>{_table(part.map(lambda v: '' if pd.isna(v) else f'{v:.4f}'))}</details>")
     judging_sections, panel_records = _judging_sections(root, judging)
     sections += [*judging_sections, _answers_section(runs, panel_records)]
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html_text(title)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
     atomic_write_text(out, page)
     return out
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
-    """A Markdown table (for PR comments); pipes in cells are escaped."""
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
+    """A Markdown table (for PR comments): one line per row, every cell escaped."""
     header = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(cell, [index, *row])) + " |" for index, row in zip(frame.index, frame.itertuples(index=False))]
+    lines = ["| " + " | ".join(map(markdown_text, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(markdown_text, row)) + " |" for row in frame.itertuples()]
     return "\n".join(lines) + "\n"

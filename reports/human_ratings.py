@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from evalsuite.config import describe_validation_error
 from evalsuite.errors import DataError
 from evalsuite.files import atomic_write_text
-from evalsuite.jsonl import iter_jsonl
+from evalsuite.jsonl import NOT_UTF8_HINT, iter_jsonl
 from evalsuite.metrics.bootstrap import mean_ci
 from evalsuite.metrics.judging import cohen_kappa, fleiss_kappa, krippendorff_alpha, spearman
 from evalsuite.metrics.resampling import Resampling
@@ -116,7 +117,8 @@ def load_key(sheet_dir: str | Path) -> SheetKey:
 
 def _score(path: Path, number: int, dim: str, cell: str, rubric: SheetRubric) -> float:
     try:
-        score = float(cell)
+        # A spreadsheet in a locale with a decimal comma saves 4.5 as "4,5".
+        score = float(cell.replace(",", ".") if "." not in cell else cell)
     except ValueError:
         raise DataError(f"{path}: line {number}: field {dim!r}: {cell!r} is not a number") from None
     if not rubric.scale_min <= score <= rubric.scale_max:
@@ -124,15 +126,36 @@ def _score(path: Path, number: int, dim: str, cell: str, rubric: SheetRubric) ->
     return score
 
 
+DELIMITERS = ",;\t"  # what spreadsheets save: Excel uses ";" where the decimal separator is a comma
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV file as raters' spreadsheets save it: UTF-8 with or without a byte-order mark,
+    ``,``, ``;`` or tab between cells (the one the header line uses most), any line ending."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}: line {line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); {NOT_UTF8_HINT}") from None
+    header = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=header.count)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: not a readable CSV row ({exc}); re-save the sheet as CSV") from None
+
+
 def read_ratings(path: str | Path, key: SheetKey) -> dict[str, dict[str, float]]:
     """item id -> dimension -> score from one rater's filled-in sheet (blank cells are missing ratings)."""
     path = Path(path)
-    try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as a UTF-8 CSV file: {exc}") from None
     ratings: dict[str, dict[str, float]] = {}
-    for number, row in enumerate(rows, start=2):
+    for number, row in _csv_rows(path):
         item_id = (row.get("item_id") or "").strip()
         if item_id not in key.items:
             raise DataError(f"{path}: line {number}: field 'item_id': unknown item {item_id!r} (not in key.json)")

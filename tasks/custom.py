@@ -12,15 +12,19 @@ from pathlib import Path
 
 from pydantic import Field
 
-from evalsuite.config import StrictModel, load_yaml, validate
+from evalsuite.config import PlainName, RelativePath, StrictModel, contained, load_yaml, validate
 from evalsuite.errors import ConfigError
 from evalsuite.registry import register_file_loader
 from evalsuite.tasks.multiple_choice import (
     LETTERS,
     CSVLayout,
+    DescriptionText,
+    FilePattern,
     MCBenchmark,
     MultipleChoiceTask,
+    OptionFormat,
     PromptFormat,
+    QuestionTemplate,
     SubjectInfo,
 )
 
@@ -28,26 +32,26 @@ from evalsuite.tasks.multiple_choice import (
 class CustomTaskFile(StrictModel):
     name: str = Field(description="Task name, used in results and the store.")
     version: str = Field("1", description="Bump whenever the prompt or data changes.")
-    data_folder: str = Field(description="Folder with the CSV files; relative paths are relative to this YAML file.")
-    files: dict[str, str] = Field(description="split -> file name pattern with {subject}, e.g. '{subject}_test.csv'.")
+    data_folder: RelativePath = Field(description="Folder with the CSV files, relative to this YAML file and inside its folder.")
+    files: dict[str, FilePattern] = Field(description="split -> file name pattern with {subject}, e.g. '{subject}_test.csv'.")
     header: bool = Field(True, description="Whether each CSV file starts with a header row.")
     columns: CSVLayout | dict = Field(description="question / options / answer: column names (header) or 0-based positions.")
     num_options: int = Field(4, ge=2, le=len(LETTERS))
     eval_split: str = "test"
     fewshot_split: str | None = "dev"
     language: str = "en"
-    description: str = Field("", description="First line(s) of each prompt; {subject_name} is replaced.")
-    template: str = Field("{question}\n{options}\nAnswer:", description="One question: {question} and {options}.")
-    option_format: str = "{letter}. {text}"
+    description: DescriptionText = Field("", description="First line(s) of each prompt; {subject_name} is replaced.")
+    template: QuestionTemplate = Field("{question}\n{options}\nAnswer:", description="One question: {question} and {options}.")
+    option_format: OptionFormat = "{letter}. {text}"
     answer_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
-    subjects: dict[str, SubjectInfo] | list[str] | None = Field(
+    subjects: dict[PlainName, SubjectInfo] | list[PlainName] | None = Field(
         None, description="Subjects (a list, or name -> {name, category}); default: every file matching the eval pattern."
     )
 
 
 def _discover_subjects(folder: Path, pattern: str) -> list[str]:
-    regex = re.compile("^" + re.escape(pattern).replace(re.escape("{subject}"), "(?P<subject>.+)") + "$")
+    regex = re.compile("^" + re.escape(pattern).replace(re.escape("{subject}"), "(?P<subject>[^/]+)") + "$")
     found = []
     for path in sorted(folder.rglob("*")):
         match = regex.match(path.relative_to(folder).as_posix())
@@ -62,9 +66,7 @@ def load_task_file(path: Path) -> type[MultipleChoiceTask]:
     if isinstance(columns, dict):
         raw = {**raw, "columns": {"header": raw.get("header", True), **columns}}
     spec_file = validate(CustomTaskFile, raw, f"task file {path}")
-    folder = Path(spec_file.data_folder)
-    if not folder.is_absolute():
-        folder = (path.parent / folder).resolve()
+    folder = contained(path.parent, spec_file.data_folder, f"{path}: data_folder").resolve()
     if spec_file.eval_split not in spec_file.files:
         raise ConfigError(f"{path}: files has no pattern for the eval split {spec_file.eval_split!r}")
     subjects = spec_file.subjects

@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar
 
 from pydantic import Field, field_validator
 
-from evalsuite.config import StrictModel
+from evalsuite.config import PlainName, StrictModel, contained, path_template, shorten, template_field
 from evalsuite.data import DataRoots
 from evalsuite.scores import AccuracyScores
 from evalsuite.errors import ConfigError, DataError
@@ -25,6 +25,10 @@ from evalsuite.provenance import sha256_text
 from evalsuite.task import MultipleChoiceRequest, MultipleChoiceResult, Task
 
 LETTERS = "ABCDEFGHIJ"
+DescriptionText = template_field("subject_name")
+QuestionTemplate = template_field("question", "options")
+OptionFormat = template_field("letter", "text")
+FilePattern = path_template("subject", "split")
 
 
 class SubjectInfo(StrictModel):
@@ -42,9 +46,9 @@ class CSVLayout(StrictModel):
 
 
 class PromptFormat(StrictModel):
-    description: str = Field(description="First line(s) of every prompt; {subject_name} is replaced.")
-    template: str = Field(description="One question: {question} (stripped) and {options} (one line per option).")
-    option_format: str = Field("{letter}. {text}", description="How one option line is written.")
+    description: DescriptionText = Field(description="First line(s) of every prompt; {subject_name} is replaced.")
+    template: QuestionTemplate = Field(description="One question: {question} (stripped) and {options} (one line per option).")
+    option_format: OptionFormat = Field("{letter}. {text}", description="How one option line is written.")
     answer_delimiter: str = Field(" ", description="Between the prompt and the answer letter (lm-eval's target_delimiter).")
     fewshot_delimiter: str = Field("\n\n", description="After each few-shot exemplar.")
 
@@ -55,13 +59,13 @@ class MCBenchmark(StrictModel):
     name: str
     version: str
     data_folder: str = Field(description="Folder holding the split folders: below the data root's benchmarks/, or absolute.")
-    files: dict[str, str] = Field(description="split -> file pattern relative to the data folder, with {subject} and {split}.")
+    files: dict[str, FilePattern] = Field(description="split -> file pattern inside the data folder, with {subject} and {split}.")
     layout: CSVLayout
     eval_split: str
     fewshot_split: str | None
     num_options: int = Field(4, ge=2, le=len(LETTERS))
     language: str = "en"
-    subjects: dict[str, SubjectInfo]
+    subjects: dict[PlainName, SubjectInfo]
     prompts: dict[str, PromptFormat] = Field(description="Named prompt variants; the first is the default.")
     download_hint: str = ""
     hub_dataset: str | None = Field(None, description="Hub dataset read when there is no local data (see load_hub_rows).")
@@ -106,7 +110,7 @@ def read_csv_rows(path: Path, layout: CSVLayout, num_options: int) -> list[MCRow
     if len(layout.options) != num_options:
         raise ConfigError(f"layout lists {len(layout.options)} option columns but num_options is {num_options}")
     try:
-        handle = open(path, encoding="utf-8", newline="")
+        handle = open(path, encoding="utf-8-sig", newline="")  # -sig: a BOM is not part of the first question
     except OSError as exc:
         raise DataError(f"{path}: cannot open: {exc.strerror}") from None
     with handle:
@@ -127,7 +131,7 @@ def read_csv_rows(path: Path, layout: CSVLayout, num_options: int) -> list[MCRow
         if header is None:
             raise ConfigError(f"{path}: column {spec!r} named for field {field!r}, but the layout says the files have no header")
         if spec not in header:
-            raise DataError(f"{path}: header has no column {spec!r} (field {field!r}); header is {header}")
+            raise DataError(f"{path}: header has no column {spec!r} (field {field!r}); header is {shorten(repr(header))}")
         return header.index(spec)
 
     q_col = column("question", layout.question)
@@ -139,10 +143,10 @@ def read_csv_rows(path: Path, layout: CSVLayout, num_options: int) -> list[MCRow
     for index, fields in enumerate(lines):
         where = f"{path}: row {index} (record starting near line {first_line + index})"
         if len(fields) < width:
-            raise DataError(f"{where}: expected at least {width} fields, got {len(fields)}: {fields!r}")
+            raise DataError(f"{where}: expected at least {width} fields, got {len(fields)}: {shorten(repr(fields))}")
         answer = fields[ans_col].strip()
         if answer not in letters:
-            raise DataError(f"{where}: field 'answer' must be one of {', '.join(letters)}, got {answer!r}")
+            raise DataError(f"{where}: field 'answer' must be one of {', '.join(letters)}, got {shorten(repr(answer))}")
         question = fields[q_col]
         if not question.strip():
             raise DataError(f"{where}: field 'question' is empty")
@@ -201,7 +205,7 @@ class MultipleChoiceTask(Task):
                 pattern = self.spec.files.get(split)
                 if pattern is None:
                     raise ConfigError(f"{self.spec.name}: no file pattern for split {split!r}")
-                path = self.data_folder / pattern.format(subject=subject, split=split)
+                path = contained(self.data_folder, pattern.format(subject=subject, split=split), f"{self.spec.name}: file")
                 if not path.is_file():
                     raise DataError(f"{self.spec.name}: missing file {path} for subject {subject!r}, split {split!r}")
                 self._rows[key] = read_csv_rows(path, self.spec.layout, self.spec.num_options)

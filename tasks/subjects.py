@@ -6,8 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from evalsuite.config import load_yaml
 from evalsuite.tasks.multiple_choice import CSVLayout, MCBenchmark, PromptFormat, SubjectInfo
 
 HERE = Path(__file__).resolve().parent
@@ -16,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 @cache
 def load_subjects(benchmark: str) -> dict[str, SubjectInfo]:
     """Subject names and categories shipped with the package (as lm-eval defines them)."""
-    data = yaml.safe_load((HERE / f"{benchmark}_subjects.yaml").read_text(encoding="utf-8"))
+    data = load_yaml(HERE / f"{benchmark}_subjects.yaml")
     return {name: SubjectInfo(**info) for name, info in data.items()}
 
 

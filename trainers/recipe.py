@@ -19,17 +19,32 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SerializeAsAny, model_validator
 
-from evalsuite.config import StrictModel, load_yaml, validate
+from evalsuite.config import StrictModel, load_yaml, shorten, validate
 from evalsuite.errors import ConfigError
 from evalsuite.registry import TRAINER_METHODS
 from evalsuite.trainers.settings import LoraSettings, Runtime, StageConfig
 
 _STAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ENV_PATTERN = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+# The only environment variables a recipe may read: anything else (a token, a password) would be copied into
+# data paths and from there into manifests and messages. Documented in trainers/README.md.
+RECIPE_VARIABLES = ("EVALSUITE_DATA_DIR",)
+
+
+def check_variables(text: str) -> str:
+    """``text`` unchanged; a ConfigError when it names a ``${VAR}`` outside :data:`RECIPE_VARIABLES`."""
+    for match in _ENV_PATTERN.finditer(text):
+        if match.group(1) not in RECIPE_VARIABLES:
+            raise ConfigError(
+                f"{shorten(repr(text))} uses ${{{shorten(match.group(1), 60)}}}, which recipes may not read; allowed "
+                f"variables: {', '.join(RECIPE_VARIABLES)} (write other paths out, '~' for your home directory)"
+            )
+    return text
 
 
 def expand_env(text: str) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without a default is an error."""
+    """Expand ``${VAR}`` and ``${VAR:-default}`` for the variables in :data:`RECIPE_VARIABLES`; another
+    variable, or an unset one without a default, is an error."""
 
     def replace(match: re.Match) -> str:
         name, default = match.group(1), match.group(2)
@@ -38,9 +53,21 @@ def expand_env(text: str) -> str:
             return value
         if default is not None:
             return default
-        raise ConfigError(f"{text!r} uses ${{{name}}} but {name} is not set; export it or write ${{{name}:-default}}")
+        raise ConfigError(f"{shorten(repr(text))} uses ${{{name}}} but {name} is not set; export it or write ${{{name}:-default}}")
 
-    return _ENV_PATTERN.sub(replace, text)
+    return _ENV_PATTERN.sub(replace, check_variables(text))
+
+
+def _check_all_variables(value: Any) -> None:
+    """Every string in a recipe passes :func:`check_variables`, so a bad variable fails before any stage trains."""
+    if isinstance(value, str):
+        check_variables(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_all_variables(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_all_variables(item)
 
 
 def method_named(name: Any):
@@ -63,7 +90,8 @@ class Recipe(StrictModel):
     name: str = Field("recipe", description="Recipe name, recorded in every manifest.")
     data_dir: str = Field(
         "${EVALSUITE_DATA_DIR:-../shared/datasets}",
-        description="Relative data paths resolve against this directory; ${VAR} and ${VAR:-default} expand.",
+        description="Relative data paths resolve against this directory; ${EVALSUITE_DATA_DIR} and "
+        "${EVALSUITE_DATA_DIR:-default} expand (the only variable a recipe may read).",
     )
     runtime: Runtime = Field(default_factory=Runtime, description="Seed, threads, device and precision for all stages.")
     stages: dict[str, Annotated[SerializeAsAny[StageConfig], BeforeValidator(_stage_config)]] = Field(
@@ -72,6 +100,7 @@ class Recipe(StrictModel):
 
     @model_validator(mode="after")
     def _stage_names_and_parents(self):
+        _check_all_variables(self.model_dump())
         for name, stage in self.stages.items():
             if not _STAGE_NAME.fullmatch(name):
                 raise ValueError(f"stage name {name!r} must be letters, digits, '_', '-' or '.' (it becomes a directory name)")

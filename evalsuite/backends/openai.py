@@ -1,49 +1,102 @@
 """The ``openai`` backend: any OpenAI-compatible HTTP endpoint (including ``evalsuite serve``).
 
-Requests time out, are retried with exponential backoff on 429, 5xx and
-connection errors (honouring ``Retry-After``), and run at most ``concurrency``
-at a time. A request that still fails is reported as an
-:class:`~evalsuite.backend.ItemFailure` for that item, so the run goes on and a
-rerun retries it. The API key is read from the environment and never logged or
-stored.
+Requests are retried with exponential backoff on 429, 5xx and connection
+errors (honouring ``Retry-After`` up to ``max_retry_after``) and run at most
+``concurrency`` at a time. Every request has bounds a hostile or broken server
+cannot stretch: ``timeout`` per attempt and ``deadline`` for all attempts and
+waits together, both wall-clock (the body is streamed, so a server dripping a
+byte a second is cut off), and ``max_response_bytes`` (a larger body is never
+read whole). A request that still fails, or whose response is not an OpenAI
+completion, is an :class:`~evalsuite.backend.ItemFailure` for that item, so the
+run goes on and a rerun retries it. After a 401, 403 or 404 no further request
+is sent: the rest fail with the same reason.
+
+The API key is read from the environment variable ``api_key_env`` and sent only
+over https or to a loopback address (:func:`evalsuite.redact.safe_for_secrets`);
+it and any credentials in ``base_url`` are never logged, stored or shown.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Iterator
 
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError, field_serializer
 
 from evalsuite.backend import Capabilities, ItemFailure
 from evalsuite.backends.identity import ModelFingerprint
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
 from evalsuite.provenance import sha256_text
+from evalsuite.redact import redact_url, safe_for_secrets, scrub, url_secrets
 from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, SamplingConfig
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
+FATAL = {401, 403, 404}  # every further request would fail the same way
 
 
 class OpenAIConfig(StrictModel):
     model: str = Field(description="Model name at the endpoint.")
     base_url: str = Field(
         default_factory=lambda: os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-        description="Endpoint root, e.g. http://127.0.0.1:8000/v1 for `evalsuite serve`.",
+        description="Endpoint root, e.g. http://127.0.0.1:8000/v1 for `evalsuite serve` (recorded with credentials as ***).",
     )
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never logged).")
-    timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY", description="Environment variable holding the API key (never logged); empty: send no key.")
+    insecure_plaintext_key: bool = Field(
+        False, description="Send the key even over plain http to a non-loopback host, where anyone on the path can read it.")
+    timeout: float = Field(60.0, gt=0, description="Seconds one attempt may take, reading the whole body included.")
+    deadline: float = Field(300.0, gt=0, description="Seconds one request may take in all: attempts and retry waits.")
     max_retries: int = Field(5, ge=0, description="Retries after the first attempt on 429/5xx/timeouts.")
     backoff: float = Field(1.0, ge=0, description="First retry delay in seconds; doubles each retry, with jitter.")
+    max_retry_after: float = Field(60.0, ge=0, description="Longest wait a server's Retry-After header can ask for.")
+    max_response_bytes: int = Field(8 * 2**20, ge=1, description="Largest response body read; a larger one fails the item.")
     concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
     revision: str | None = Field(None, description="Recorded in the fingerprint (endpoints cannot be hashed).")
+
+    @field_serializer("base_url")
+    def _without_credentials(self, url: str) -> str:
+        return redact_url(url)
 
 
 class EndpointError(ModelError):
     """The endpoint failed after all retries; the message never contains the API key."""
+
+
+class FatalEndpointError(EndpointError):
+    """The endpoint refused this client (401, 403, 404): no further request is sent."""
+
+
+class _Message(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message | None = None
+    text: str | None = None
+    finish_reason: str | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class _Completion(BaseModel):
+    """The part of an OpenAI completion the backend reads; anything else is ignored."""
+
+    choices: list[_Choice]
+    usage: _Usage | None = None
+
+
+def _retry_after(headers: Any) -> float:
+    """The ``Retry-After`` header in seconds (0 when absent or an HTTP date)."""
+    value = headers.get("retry-after", "")
+    return float(value) if value.replace(".", "", 1).isdigit() else 0.0
 
 
 class OpenAIBackend:
@@ -57,15 +110,28 @@ class OpenAIBackend:
         import httpx
 
         self.config = config
-        key = os.environ.get(config.api_key_env)
-        self._key = key or None
+        self.url = redact_url(config.base_url.rstrip("/"))  # what messages and records show
+        key = os.environ.get(config.api_key_env) if config.api_key_env else None
+        self._secrets = url_secrets(config.base_url) + ([key] if key else [])
+        if self._secrets and not (config.insecure_plaintext_key or safe_for_secrets(config.base_url)):
+            what = f"the API key in ${config.api_key_env}" if key else "the credentials in base_url"
+            raise ConfigError(
+                f"refusing to send {what} to {self.url}: plain http to a host that is not loopback, so anyone on "
+                "the network path could read it. Use an https:// URL or a loopback address (e.g. an SSH tunnel to "
+                "127.0.0.1); if the endpoint needs no key, set api_key_env to empty (-B api_key_env=); to accept "
+                "the risk, pass insecure_plaintext_key=true"
+            )
+        self._fatal: str | None = None  # set by a 401/403/404: later requests are not sent
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout)
-        # An endpoint's weights cannot be hashed: the fingerprint names the endpoint and model.
-        identity = f"openai|{config.base_url.rstrip('/')}|{config.model}|{config.revision or ''}"
+        try:
+            self.client = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout)
+        except httpx.InvalidURL as exc:
+            raise ConfigError(f"base_url {self.url}: {self._redact(str(exc))}; expected e.g. https://host/v1") from None
+        # An endpoint's weights cannot be hashed: the fingerprint names the endpoint (without credentials) and model.
+        identity = f"openai|{self.url}|{config.model}|{config.revision or ''}"
         self.fingerprint = ModelFingerprint(
             model=config.model, revision=config.revision, weights_sha256=sha256_text(identity),
-            backend="openai", dtype="remote", device=config.base_url,
+            backend="openai", dtype="remote", device=self.url,
         )
 
     def close(self) -> None:
@@ -73,37 +139,70 @@ class OpenAIBackend:
         self.client.close()
 
     def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST with retries; raise :class:`EndpointError` when every attempt failed."""
+        """POST with retries within ``deadline``; raise :class:`EndpointError` when every attempt failed."""
         import httpx
 
-        delay = self.config.backoff
-        last = "no attempt made"
-        for attempt in range(self.config.max_retries + 1):
+        where = f"{self.url}{path} for model {self.config.model}"
+        if self._fatal:
+            raise FatalEndpointError(f"not sent, an earlier request failed: {self._fatal}")
+        end = time.monotonic() + self.config.deadline
+        delay, last, attempts = self.config.backoff, "no attempt made", 0
+        while attempts <= self.config.max_retries and time.monotonic() < end:
+            attempts += 1
+            limit = min(self.config.timeout, end - time.monotonic())
             try:
-                response = self.client.post(path, json=payload)
+                status, headers, body = self._send(path, payload, limit, where)
             except httpx.TimeoutException:
-                last = f"timed out after {self.config.timeout:g}s"
-            except httpx.TransportError as exc:
+                last = f"timed out after {limit:.3g}s"
+            except httpx.RequestError as exc:
                 last = f"connection failed ({type(exc).__name__})"
             else:
-                if response.status_code < 400:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        raise EndpointError(f"{self.config.base_url}{path}: response is not JSON") from None
-                last = f"HTTP {response.status_code}: {self._redact(response.text)[:200]}"
-                if response.status_code not in RETRYABLE:
-                    raise EndpointError(f"{self.config.base_url}{path} for model {self.config.model}: {last}")
-                retry_after = response.headers.get("retry-after")
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    delay = max(delay, float(retry_after))
-            if attempt < self.config.max_retries:
-                time.sleep(delay * (1 + 0.25 * random.random()))
+                if status < 400:
+                    return self._json(body, where)
+                last = f"HTTP {status}: {self._redact(body.decode('utf-8', 'replace'))[:200]}"
+                if status in FATAL:
+                    hint = "" if "Authorization" in self.client.headers or status != 401 else " (no API key was sent)"
+                    self._fatal = f"{where}: {last}{hint}"
+                    raise FatalEndpointError(self._fatal)
+                if status not in RETRYABLE:
+                    raise EndpointError(f"{where}: {last}")
+                delay = max(delay, min(_retry_after(headers), self.config.max_retry_after))
+            remaining = end - time.monotonic()
+            if attempts <= self.config.max_retries and remaining > 0:
+                time.sleep(min(delay * (1 + 0.25 * random.random()), remaining))
                 delay *= 2
-        raise EndpointError(
-            f"{self.config.base_url}{path} for model {self.config.model}: failed after "
-            f"{self.config.max_retries + 1} attempts; last error: {last}"
-        )
+        if attempts <= self.config.max_retries:
+            raise EndpointError(f"{where}: deadline of {self.config.deadline:g}s reached after {attempts} attempts; "
+                                f"last error: {last}")
+        raise EndpointError(f"{where}: failed after {attempts} attempts; last error: {last}")
+
+    def _send(self, path: str, payload: dict[str, Any], limit: float, where: str) -> tuple[int, Any, bytes]:
+        """One attempt: status, headers and body, streamed and cut at ``limit`` seconds or the size cap."""
+        import httpx
+
+        cut, cap = time.monotonic() + limit, self.config.max_response_bytes
+        with self.client.stream("POST", path, json=payload, timeout=limit) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise EndpointError(f"{where}: the response declares {int(declared)} bytes, more than "
+                                    f"max_response_bytes={cap}; not read")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise EndpointError(f"{where}: the response is longer than max_response_bytes={cap}; not read further")
+                if time.monotonic() > cut:
+                    raise httpx.ReadTimeout("the body did not arrive in time")
+            return response.status_code, response.headers, bytes(body)
+
+    def _json(self, body: bytes, where: str) -> dict[str, Any]:
+        try:
+            value = json.loads(body)
+        except ValueError:
+            raise EndpointError(f"{where}: response is not JSON") from None
+        if not isinstance(value, dict):
+            raise EndpointError(f"{where}: response is JSON but not an object ({type(value).__name__})")
+        return value
 
     def chat(self, messages: list[dict[str, str]], sampling: SamplingConfig, n: int | None = None) -> dict[str, Any]:
         payload = {
@@ -127,27 +226,32 @@ class OpenAIBackend:
                 "model": self.config.model, "prompt": request.prompt, "n": s.n, "temperature": s.temperature,
                 "top_p": s.top_p, "max_tokens": s.max_new_tokens, "seed": s.seed,
             })
+        chat = request.messages is not None
         try:
-            choices = body["choices"]
-            texts = [(c["message"]["content"] or "") if request.messages is not None else c["text"] for c in choices]
-            reasons = ["length" if c.get("finish_reason") == "length" else "stop" for c in choices]
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise EndpointError(
-                f"{self.config.base_url}: response for prompt {request.key} is not an OpenAI completion "
-                f"({type(exc).__name__}: {exc}); is base_url an OpenAI-compatible endpoint?"
-            ) from None
+            completion = _Completion.model_validate(body)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'response'}: {e['msg']}" for e in exc.errors()[:3])
+            raise EndpointError(f"{self.url}: the response for prompt {request.key} is not an OpenAI completion "
+                                f"({problems}); is base_url an OpenAI-compatible endpoint?") from None
+        texts = []
+        for i, choice in enumerate(completion.choices):
+            if (choice.message is None) if chat else (choice.text is None):
+                raise EndpointError(f"{self.url}: choice {i} of the response for prompt {request.key} has no "
+                                    f"{'message' if chat else 'text'}")
+            texts.append((choice.message.content or "") if chat else choice.text)
         if len(texts) != s.n:
-            raise EndpointError(f"{self.config.base_url}: asked for n={s.n} choices, got {len(texts)} (prompt {request.key})")
-        usage = body.get("usage") or {}
-        per_choice = usage.get("completion_tokens", 0) // max(len(texts), 1)
+            raise EndpointError(f"{self.url}: asked for n={s.n} choices, got {len(texts)} (prompt {request.key})")
+        reasons = ["length" if c.finish_reason == "length" else "stop" for c in completion.choices]
+        usage = completion.usage or _Usage()
+        per_choice = (usage.completion_tokens or 0) // len(texts)
         return GenerationResult(
             responses=texts, new_tokens=[per_choice] * len(texts), finish_reasons=reasons,
-            prompt_tokens=usage.get("prompt_tokens", 0),
+            prompt_tokens=usage.prompt_tokens or 0,
         )
 
     def _redact(self, text: str) -> str:
-        """``text`` with the API key replaced by ``***`` (a server may echo what it was sent)."""
-        return text.replace(self._key, "***") if self._key else text
+        """``text`` without the API key or base_url's credentials (a server may echo what it was sent)."""
+        return scrub(text, self._secrets)
 
     def _attempt(self, request: GenerationRequest) -> GenerationResult | ItemFailure:
         try:
@@ -159,7 +263,8 @@ class OpenAIBackend:
         """Run requests ``concurrency`` at a time; yield each as it completes (the runner stores it).
 
         A request that fails after its retries yields an :class:`ItemFailure`
-        (its message never holds the API key); the other requests go on.
+        (its message never holds the API key); the other requests go on, unless
+        the failure was fatal (401, 403, 404): then none is sent any more.
         """
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
             futures = {pool.submit(self._attempt, request): i for i, request in enumerate(requests)}

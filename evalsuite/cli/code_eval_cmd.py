@@ -38,7 +38,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, default=d.nproc, help=f"processes per sample (default: {d.nproc})")
     p.add_argument("--site-packages", action="store_true", help="let samples import installed packages (numpy needs --no-guard too: the guard removes os.putenv)")
     p.add_argument("--no-guard", action="store_true", help="leave builtins such as os.remove enabled (the OS barriers stay)")
-    p.add_argument("--no-drop-privileges", action="store_true", help="as root: keep the evaluator's uid (weaker)")
+    p.add_argument("--no-drop-privileges", action="store_true", help="as root: keep uid 0 (refused without --unsafe-no-isolation)")
+    p.add_argument("--unsafe-no-isolation", action="store_true",
+                   help="run samples even where namespaces or an unprivileged identity are missing: they can then read "
+                        "your environment (API keys), signal your processes and write your files; recorded in results.json")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -58,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     task = get_task("humaneval")({k: v for k, v in params.items() if v}, data=DataRoots.from_env(args.data_dir))
     options = {"timeout_s": args.timeout, "cpu_s": args.cpu_seconds, "memory_mb": args.memory_mb, "nproc": args.nproc,
                "guard": not args.no_guard, "site_packages": args.site_packages,
-               "drop_privileges": not args.no_drop_privileges, "workers": args.workers, "python": args.python}
+               "drop_privileges": not args.no_drop_privileges, "unsafe_no_isolation": args.unsafe_no_isolation,
+               "workers": args.workers, "python": args.python}
     executor_class = BACKENDS.get("sandbox")
     executor = executor_class(validate(executor_class.Config, options, "sandbox options"))
     with ResultStore(args.store or default_store_path()) as store, \
@@ -89,5 +93,8 @@ def _print(record, out: str) -> None:
         table.add_row(status, str(scores.statuses.get(status, 0)), "")
     console = Console()
     console.print(table)
+    if isolation.unsafe_no_isolation:
+        console.print("[bold red]UNSAFE: --unsafe-no-isolation was given; samples ran with the barriers above only "
+                      "(recorded in results.json)[/]")
     console.print(f"isolation: {isolation.summary()}  ·  reused {record.timings.items_from_store} outcomes  "
                   f"·  written to {out}/results.json and {out}/samples.jsonl")

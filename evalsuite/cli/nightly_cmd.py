@@ -1,6 +1,8 @@
-"""`evalsuite nightly suite.yaml`: one night of a benchmark suite; exit 1 on a regression."""
+"""`evalsuite nightly suite.yaml`: one night of a benchmark suite; exit 1 on a regression, 75 if one is running."""
 
 from __future__ import annotations
+
+from evalsuite.cli import EXIT_OK, EXIT_REGRESSION
 
 
 def add_parser(subparsers):
@@ -20,4 +22,4 @@ def run(args) -> int:
           f"previous night: {summary['previous_night'] or 'none'}; report: {summary['report']}")
     for regression in summary["regressions"]:
         print(f"regression: {regression}")
-    return 1 if summary["regressions"] else 0
+    return EXIT_REGRESSION if summary["regressions"] else EXIT_OK

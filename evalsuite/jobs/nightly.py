@@ -7,7 +7,8 @@ regression thresholds. A night evaluates what the store does not have yet
 appends the night's scores to the store's history, compares every checkpoint
 with its previous night and with the baseline, writes the HTML report with
 trend lines and ``summary.json``, and reports regressions. Two runs of the same
-suite cannot overlap: a lock file refuses the second with a clear message.
+suite cannot overlap: a lock file, held until ``summary.json`` is written,
+refuses the second with a clear message.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pydantic import Field
 
 from evalsuite.config import StrictModel, load_yaml, validate
 from evalsuite.data import ENV, DataRoots
-from evalsuite.errors import ConfigError, DataError, EvalsuiteError
+from evalsuite.errors import ConfigError, DataError, LockBusyError
 from evalsuite.files import atomic_write_text
 from evalsuite.jobs.grid import GridTask, run_grid
 from evalsuite.metrics import names
@@ -64,7 +65,7 @@ class NightlyLock:
             self.handle.seek(0)
             holder = self.handle.read().strip() or "unknown"
             self.handle.close()
-            raise EvalsuiteError(
+            raise LockBusyError(
                 f"another nightly run of suite {self.suite!r} is running ({holder}); lock file {self.path}. "
                 "Wait for it to finish; if no such process exists any more, the lock is released with it."
             ) from None
@@ -161,18 +162,20 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
     night = night or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     nights = out / "nights"
     started = time.perf_counter()
-    with NightlyLock(out / ".nightly.lock", suite.name), ResultStore(out / "results.sqlite") as store:
-        computed, from_store = _evaluate(suite, checkpoints, data, store, night, nights / night, say)
-        trend = _trend(store, suite.name)
-    earlier = sorted(p.name for p in nights.iterdir() if p.is_dir() and p.name < night)
-    previous = earlier[-1] if earlier else None
-    regressions, comparisons = _compare(suite, checkpoints, rules, nights, night, previous)
-    report = build_report(nights / night, out / "report" / "index.html", baseline=suite.baseline, history=trend,
-                          title=f"{suite.name}: {night}")
-    summary = {
-        "suite": suite.name, "night": night, "previous_night": previous, "checkpoints": [c.name for c in checkpoints],
-        "items_computed": computed, "items_from_store": from_store, "regressions": regressions,
-        "comparisons": comparisons, "report": str(report), "seconds": round(time.perf_counter() - started, 1),
-    }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    # The lock covers everything down to summary.json, so a second run cannot interleave its report or summary.
+    with NightlyLock(out / ".nightly.lock", suite.name):
+        with ResultStore(out / "results.sqlite") as store:
+            computed, from_store = _evaluate(suite, checkpoints, data, store, night, nights / night, say)
+            trend = _trend(store, suite.name)
+        earlier = sorted(p.name for p in nights.iterdir() if p.is_dir() and p.name < night)
+        previous = earlier[-1] if earlier else None
+        regressions, comparisons = _compare(suite, checkpoints, rules, nights, night, previous)
+        report = build_report(nights / night, out / "report" / "index.html", baseline=suite.baseline, history=trend,
+                              title=f"{suite.name}: {night}")
+        summary = {
+            "suite": suite.name, "night": night, "previous_night": previous, "checkpoints": [c.name for c in checkpoints],
+            "items_computed": computed, "items_from_store": from_store, "regressions": regressions,
+            "comparisons": comparisons, "report": str(report), "seconds": round(time.perf_counter() - started, 1),
+        }
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary

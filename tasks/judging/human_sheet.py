@@ -11,22 +11,21 @@ filled-in sheets back is analysis: :mod:`evalsuite.reports.human_ratings`.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import html
-import io
 import json
 import random
 from pathlib import Path
 
-from evalsuite.files import atomic_write_text
+from evalsuite.escape import html_text
+from evalsuite.files import atomic_write_csv, atomic_write_text
+from evalsuite.jsonl import to_json
 from evalsuite.tasks.judging.items import Item
 from evalsuite.tasks.judging.rubric import Rubric
 
 
 def _item_id(item: Item, salt: str) -> str:
     """An opaque, stable id: the same item, seed and rubric always give the same id."""
-    return "i" + hashlib.sha256(f"{salt}|{item.ref}".encode()).hexdigest()[:10]
+    return "i" + hashlib.sha256(f"{salt}|{item.ref}".encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
 def export_sheet(items: list[Item], rubric: Rubric, out: str | Path, seed: int = 0) -> Path:
@@ -42,25 +41,22 @@ def export_sheet(items: list[Item], rubric: Rubric, out: str | Path, seed: int =
     salt = f"{seed}|{rubric.fingerprint()}"
     rows = [(items[i], _item_id(items[i], salt)) for i in order]
     dims = rubric.dimension_names
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["item_id", "question", "answer", *dims, "comment"])
-    for item, item_id in rows:
-        writer.writerow([item_id, item.question, item.answer, *[""] * len(dims), ""])
-    atomic_write_text(folder / "sheet.csv", buffer.getvalue())
+    # Cells starting like a formula get a leading ' (raters open the sheet in spreadsheets).
+    atomic_write_csv(folder / "sheet.csv", [["item_id", "question", "answer", *dims, "comment"]]
+                     + [[item_id, item.question, item.answer, *[""] * len(dims), ""] for item, item_id in rows])
     key = {
         "seed": seed, "rubric": rubric.model_dump(mode="json"),
         "items": {item_id: {"label": it.label, "prompt_id": it.prompt_id, "sample_index": it.sample_index,
                             "ref": it.ref} for it, item_id in rows},
     }
-    atomic_write_text(folder / "key.json", json.dumps(key, ensure_ascii=False, indent=2))
+    atomic_write_text(folder / "key.json", to_json(key, indent=2))
     atomic_write_text(folder / "form.html", _form(rows, rubric))
     return folder
 
 
 def _form(rows: list[tuple[Item, str]], rubric: Rubric) -> str:
     """The self-contained HTML form: every text escaped, a script that saves the ratings as CSV."""
-    e = html.escape
+    e = html_text
     scale = range(rubric.scale_min, rubric.scale_max + 1)
     guide = "".join(
         f"<li><b>{e(d.name)}</b>: {e(d.description)}"

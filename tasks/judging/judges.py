@@ -1,7 +1,10 @@
 """Judges are backends: a :class:`JudgeSpec` names an OpenAI-compatible endpoint and how to sample it.
 
-:func:`load_judge_specs` reads judges from ``--judge URL,MODEL[,NAME[,SEED]]``
-options and a ``--judges`` YAML file (the CLI and the demo share it).
+:func:`load_judge_specs` reads judges from ``--judge URL,MODEL[,NAME[,SEED[,KEYENV]]]``
+options and a ``--judges`` YAML file (the CLI and the demo share it). A judge
+names the environment variable that holds its key (``api_key_env``); the key
+goes only to https or loopback endpoints, and credentials in ``base_url`` are
+recorded as ``***``.
 :func:`run_judges` runs one judging task per judge through the one runner,
 writing ``OUT/<judge name>/`` (results.json, samples.jsonl); resumption from
 the store and failed-item handling come from :func:`evalsuite.runner.evaluate`.
@@ -12,11 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import Field
+from pydantic import Field, field_serializer
 
 from evalsuite.config import StrictModel, load_yaml, validate
 from evalsuite.data import DataRoots
 from evalsuite.errors import ConfigError
+from evalsuite.redact import redact_url
 from evalsuite.results import RunResult
 from evalsuite.store import ResultStore
 
@@ -32,10 +36,20 @@ class JudgeSpec(StrictModel):
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0)
     backoff: float = Field(1.0, ge=0)
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding this judge's API key; unset: the openai backend's "
+        "default ($OPENAI_API_KEY); empty: send no key.")
+
+    @field_serializer("base_url")
+    def _without_credentials(self, url: str) -> str:
+        return redact_url(url)
 
     def backend_options(self) -> dict[str, Any]:
-        """Options of the ``openai`` backend that asks this judge."""
-        return self.model_dump(include={"model", "base_url", "timeout", "max_retries", "backoff", "concurrency"})
+        """Options of the ``openai`` backend that asks this judge (``base_url`` with its credentials)."""
+        names = ["model", "base_url", "timeout", "max_retries", "backoff", "concurrency"]
+        if self.api_key_env is not None:
+            names.append("api_key_env")
+        return {name: getattr(self, name) for name in names}
 
     def task_params(self) -> dict[str, Any]:
         """The judging task's sampling parameters for this judge."""
@@ -43,7 +57,7 @@ class JudgeSpec(StrictModel):
 
 
 def load_judge_specs(judge: list[str], judges_file: str | Path | None = None) -> list[JudgeSpec]:
-    """Judges from ``URL,MODEL[,NAME[,SEED]]`` strings and/or a YAML file with a list ``judges:``; names unique."""
+    """Judges from ``URL,MODEL[,NAME[,SEED[,KEYENV]]]`` strings and/or a YAML file with a list ``judges:``; names unique."""
     specs = []
     if judges_file:
         data = load_yaml(judges_file)
@@ -53,11 +67,13 @@ def load_judge_specs(judge: list[str], judges_file: str | Path | None = None) ->
     for i, text in enumerate(judge):
         parts = [p.strip() for p in text.split(",")]
         if len(parts) < 2:
-            raise ConfigError(f"--judge expects URL,MODEL[,NAME[,SEED]], got {text!r}")
+            raise ConfigError(f"--judge expects URL,MODEL[,NAME[,SEED[,KEYENV]]], got {redact_url(text)!r}")
         fields = {"base_url": parts[0], "model": parts[1], "name": parts[2] if len(parts) > 2 else f"judge{i + 1}"}
         if len(parts) > 3:
-            fields["seed"] = int(parts[3])
-        specs.append(validate(JudgeSpec, fields, f"--judge {text!r}"))
+            fields["seed"] = parts[3]
+        if len(parts) > 4:
+            fields["api_key_env"] = parts[4]
+        specs.append(validate(JudgeSpec, fields, f"--judge {redact_url(parts[0])},{','.join(parts[1:])}"))
     if not specs:
         raise ConfigError("name at least one judge with --judge URL,MODEL or --judges FILE")
     names = [s.name for s in specs]

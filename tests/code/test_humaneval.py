@@ -250,12 +250,12 @@ def test_cli_writes_results_and_prints_table(tmp_path, problems_file, capsys):
     assert load_run(tmp_path / "c").scores.statuses == {"passed": 2}
 
 
-def test_cli_bad_input_exits_2_naming_the_line(tmp_path, problems_file, capsys):
+def test_cli_bad_input_is_an_error_naming_the_line(tmp_path, problems_file, capsys):
     samples_file = _write_jsonl(tmp_path / "s.jsonl", [SAMPLES[0], {"task_id": "toy/zzz", "completion": "x"}])
     store = str(tmp_path / "store.sqlite")
     code = main(["code-eval", str(samples_file), "--problems", str(problems_file), "--out", str(tmp_path / "o"),
                  "--store", store, "--no-progress"])
-    assert code == 2
+    assert code == 3  # a data error (exit codes of issue 12)
     err = capsys.readouterr().err
     assert "s.jsonl: line 2: field 'task_id': unknown task 'toy/zzz'" in err
     assert main(["code-eval", "--problems", str(problems_file), "--out", str(tmp_path / "o"), "--store", store,

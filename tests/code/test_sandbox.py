@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -141,6 +142,23 @@ def test_process_that_leaves_the_session_is_killed(isolation):
     assert _processes_with_arg(f"sleep\x00{marker}") == []
 
 
+def test_a_double_forked_daemon_does_not_outlive_the_program():
+    marker = f"{400 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+    code = textwrap.dedent(f"""
+        import os
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv('/bin/sleep', ['sleep', '{marker}'])
+            os._exit(0)
+        os.wait()
+    """)
+    r = run_program(code, HOSTILE)
+    assert r.status == "passed", r.message
+    time.sleep(0.2)
+    assert _processes_with_arg(f"sleep\x00{marker}") == []
+
+
 @pytest.mark.parametrize("where", ["tmp", "repo"])
 def test_cannot_delete_files_outside_its_directory(where, tmp_path):
     # /tmp is hidden behind a private tmpfs when running as root, so a second sentinel sits in
@@ -230,17 +248,23 @@ def test_child_as_an_ordinary_user_gets_user_network_and_pid_namespaces(tmp_path
     (tmp_path / "program.py").write_text("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n")
     (tmp_path / "program.py").chmod(0o644)
     read_end, write_end = os.pipe()
-    config = {"limits": SandboxLimits().model_dump(), "uid": None, "unhide": [], "report_fd": write_end}
+    message_r, message_w = os.pipe()
+    config = {"limits": SandboxLimits().model_dump(), "uid": None, "unhide": [], "report_fd": write_end,
+              "message_fd": message_w, "evaluator_undumpable": True}
     subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3",
-                    "-I", "-S", "-c", child_source(), json.dumps(config)], cwd=tmp_path, pass_fds=(write_end,), timeout=30)
+                    "-I", "-S", "-c", child_source(), json.dumps(config)], cwd=tmp_path, pass_fds=(write_end, message_w),
+                   timeout=30)
     os.close(write_end)
+    os.close(message_w)
     reports = [json.loads(line) for line in os.read(read_end, 1 << 16).decode().splitlines()]
+    message = os.read(message_r, 1 << 16).decode()
     os.close(read_end)
+    os.close(message_r)
     isolation = reports[0]["isolation"]
     if not isolation.get("user_namespace"):
         pytest.skip(f"unprivileged user namespaces are not allowed here: {isolation['notes']}")
     assert isolation["network_namespace"] and isolation["pid_namespace"]
-    assert "unreachable" in reports[1]["result"]["error"].lower()
+    assert "unreachable" in message.lower() and reports[1]["exit"]["exit_code"] == 1
 
 
 def test_child_program_is_the_child_module_and_importing_it_runs_nothing():

@@ -55,6 +55,6 @@ def test_demo_without_data_says_how_to_get_it(tmp_path):
         [EVALSUITE, "demo", "--work", str(tmp_path / "demo"), "--report", str(tmp_path / "demo" / "r.html")],
         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "set EVALSUITE_DATA_DIR" in result.stderr and "benchmarks/mmlu" in result.stderr
     assert not (tmp_path / "demo").exists()  # stopped at once, before any work

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -124,3 +125,18 @@ def test_bad_key_and_panel_name_file_line_and_field(runs, tmp_path):
     (folder / "key.json").write_text(json.dumps(key), encoding="utf-8")
     with pytest.raises(DataError, match=r"key.json:\n  items\.i[0-9a-f]+\.ref: Field required"):
         import_ratings(folder, [r1])
+
+
+def test_a_sheet_saved_by_excel_is_imported(runs, tmp_path):
+    """Excel in a decimal-comma locale saves UTF-8 CSV with a byte-order mark, ';' between cells and CRLF."""
+    folder = export_sheet(load_items(runs), load_rubric("default"), tmp_path / "sheet", seed=2)
+    plain = _fill(folder / "sheet.csv", tmp_path / "plain.csv", lambda i, d: 4 if d == "naturalness" else 2)
+    header, *rows = csv.reader(io.StringIO(plain.read_bytes().decode("utf-8"), newline=""))
+    scores = {header.index(d) for d in DIMS}
+    excel = io.StringIO()
+    csv.writer(excel, delimiter=";", lineterminator="\r\n").writerows(
+        [header] + [[f"{cell},0" if k in scores else cell for k, cell in enumerate(row)] for row in rows])  # 4 saved as "4,0"
+    saved = tmp_path / "excel.csv"
+    saved.write_bytes(("\ufeff" + excel.getvalue()).encode("utf-8"))
+    assert import_ratings(folder, [saved]).means == import_ratings(folder, [plain]).means
+    assert import_ratings(folder, [saved]).means["ckpt-a"]["naturalness"].mean == 4

@@ -123,13 +123,13 @@ def test_cli_compare_flags_incomparable_pool_sizes(tmp_path, capsys):
 def test_cli_length_matching_without_overlap_is_an_error(tmp_path, capsys):
     a = write_jsonl(tmp_path / "a.jsonl", [{"response": "short one", "prompt_id": i} for i in range(4)])
     b = write_jsonl(tmp_path / "b.jsonl", [{"response": " ".join(["long"] * 50), "prompt_id": i} for i in range(4)])
-    assert main(["metrics", str(a), "--compare", str(b), "--no-ci", "--length-matched"]) == 2
+    assert main(["metrics", str(a), "--compare", str(b), "--no-ci", "--length-matched"]) == 3
     assert "do not overlap" in capsys.readouterr().err
 
 
 def test_cli_errors_become_messages(tmp_path, capsys):
     path = write_jsonl(tmp_path / "g.jsonl", [{"text": "a"}])
-    assert main(["metrics", str(path)]) == 2
+    assert main(["metrics", str(path)]) == 3
     err = capsys.readouterr().err
     assert "evalsuite metrics: error:" in err and "missing text field 'response'" in err and "--text-field" in err
     assert main(["metrics", str(path), "--text-field", "text", "--length-matched"]) == 2

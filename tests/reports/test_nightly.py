@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.jobs.nightly import NightlyLock
-from evalsuite.errors import EvalsuiteError
+from evalsuite.files import atomic_write_text
+from evalsuite.jobs import nightly
+from evalsuite.jobs.nightly import NightlyLock, run_night
+from evalsuite.errors import EvalsuiteError, LockBusyError
 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 
@@ -69,7 +71,7 @@ def test_a_second_concurrent_run_is_refused(suite, tmp_path):
     out = tmp_path / "nightly"
     with NightlyLock(out / ".nightly.lock", "tiny-nightly"):
         refused = _night(suite, out, "2026-11-22")
-    assert refused.returncode == 2
+    assert refused.returncode == 75  # EX_TEMPFAIL: try again later; 1 would read as a regression, 2 as a usage error
     assert "another nightly run of suite 'tiny-nightly' is running (pid" in refused.stderr
 
 
@@ -79,4 +81,33 @@ def test_lock_is_exclusive(tmp_path):
             with NightlyLock(tmp_path / "l", "s"):
                 pass
     with NightlyLock(tmp_path / "l", "s"):  # released after the first holder finished
+        pass
+
+
+@pytest.mark.integration
+def test_the_lock_is_held_until_the_summary_is_written(suite, tmp_path, monkeypatch):
+    out = tmp_path / "nightly"
+    seen: list[str] = []
+    real_build_report = nightly.build_report
+
+    def build_report(*args, **kwargs):
+        with pytest.raises(LockBusyError, match="another nightly run of suite 'tiny-nightly' is running"):
+            with NightlyLock(out / ".nightly.lock", "tiny-nightly"):
+                pass
+        seen.append("report: lock held" + ("" if (out / "summary.json").exists() else ", no summary yet"))
+        return real_build_report(*args, **kwargs)
+
+    def write_summary(path, text):
+        with pytest.raises(LockBusyError):
+            with NightlyLock(out / ".nightly.lock", "tiny-nightly"):
+                pass
+        seen.append(f"{path.name}: lock held")
+        atomic_write_text(path, text)
+
+    monkeypatch.setattr(nightly, "build_report", build_report)
+    monkeypatch.setattr(nightly, "atomic_write_text", write_summary)
+    summary = run_night(suite, out, night="2026-11-23")
+    assert seen == ["report: lock held, no summary yet", "summary.json: lock held"]
+    assert json.loads((out / "summary.json").read_text())["night"] == summary["night"] == "2026-11-23"
+    with NightlyLock(out / ".nightly.lock", "tiny-nightly"):  # released at the end
         pass

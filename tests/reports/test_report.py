@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from evalsuite.jsonl import write_jsonl
 from evalsuite.reports.html import build_report
 from evalsuite.results import RunResult, TaskSpec, Timings, provenance
 from evalsuite.scores import AccuracyScores, DiversityScores
@@ -27,16 +32,16 @@ def record_json(folder: Path, task: str, params: dict, scores) -> str:
                      store="(test)", timings=timings, scores=scores).model_dump_json()
 
 
-def accuracy_run(folder: Path, correct: list[bool]) -> None:
+def accuracy_run(folder: Path, correct: list[bool], task: str = "mmlu", subject: str = "anatomy") -> None:
     folder.mkdir(parents=True)
     n = len(correct)
     acc = sum(correct) / n
     scores = {"overall": {"acc": acc, "stderr": 0.05, "n": n, "subjects": 1},
               "overall_subject_mean": {"acc": acc, "note": "unweighted mean over subjects"},
               "categories": {"Other": {"acc": acc, "stderr": 0.05, "n": n, "subjects": 1}},
-              "subjects": {"anatomy": {"acc": acc, "stderr": 0.05, "n": n, "category": "Other"}}}
-    (folder / "results.json").write_text(record_json(folder, "mmlu", {"shots": 0, "subjects": ["anatomy"]}, AccuracyScores(**scores)))
-    (folder / "samples.jsonl").write_text("".join(json.dumps({"subject": "anatomy", "index": i, "correct": c}) + "\n" for i, c in enumerate(correct)))
+              "subjects": {subject: {"acc": acc, "stderr": 0.05, "n": n, "category": "Other"}}}
+    (folder / "results.json").write_text(record_json(folder, task, {"shots": 0, "subjects": [subject]}, AccuracyScores(**scores)))
+    write_jsonl(folder / "samples.jsonl", [{"subject": subject, "index": i, "correct": c} for i, c in enumerate(correct)])
 
 
 def generation_run(folder: Path, answers: list[str], distinct: float) -> None:
@@ -46,9 +51,8 @@ def generation_run(folder: Path, answers: list[str], distinct: float) -> None:
     scores = DiversityScores(within=within, across={"distinct_2": metric("distinct_2", distinct)},
                              responses=len(answers), prompts=len(answers))
     (folder / "results.json").write_text(record_json(folder, "generate", {}, scores))
-    (folder / "samples.jsonl").write_text("".join(
-        json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"问题 {i} <b>bold?</b>", "response": a}, ensure_ascii=False) + "\n"
-        for i, a in enumerate(answers)), encoding="utf-8")
+    write_jsonl(folder / "samples.jsonl", [{"prompt_id": str(i), "sample_index": 0, "prompt": f"问题 {i} <b>bold?</b>", "response": a}
+                                           for i, a in enumerate(answers)])
 
 
 @pytest.fixture()
@@ -97,3 +101,54 @@ def test_report_in_headless_chromium(tree, tmp_path):
     assert dom.count("<img") >= 4
     console_errors = [line for line in result.stderr.splitlines() if "CONSOLE" in line and ("Error" in line or "Uncaught" in line)]
     assert console_errors == []
+
+
+# Names a model, a user or a folder can carry: mathtext that matplotlib cannot parse, HTML, spreadsheet formulas.
+MATH = "ckpt $a^b^c$"
+FORMULAS = ["=1+2", "+1", "-1", "@SUM(1)"]
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, list]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, attrs))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _unescaped_pipes(line: str) -> int:
+    return len(re.findall(r"(?<!\\)(?:\\\\)*\|", line))
+
+
+def test_hostile_names_are_safe_in_every_output(tmp_path):
+    root = tmp_path / "runs"
+    names = [MATH, *FORMULAS, "<i onclick=x>&amp;'\""]  # a folder name holds no slash
+    task = "=cmd|' /C calc'!A0 $x$"
+    for k, name in enumerate(names):
+        accuracy_run(root / name / "mmlu", [True] * (20 + 5 * k) + [False] * 30, task=task, subject="$x^2$ <script>s</script>")
+    generation_run(root / MATH / "generate", ["a\u2028b", "half \ud800 surrogate", "$5 and $6"], 0.5)
+    out = build_report(root, tmp_path / "site" / "index.html", baseline=MATH)
+    page = _Elements()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert {tag for tag, _ in page.tags} <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h4", "p", "b", "table",
+                                             "thead", "tbody", "tr", "th", "td", "span", "figure", "img", "figcaption",
+                                             "details", "summary", "pre", "div"}
+    assert sum(tag == "b" for tag, _ in page.tags) == 1 + 3  # the baseline, and the checkpoint over each of the 3 answers
+    assert not any(name.startswith("on") for _, attrs in page.tags for name, _ in attrs)
+    text = "".join(page.text)
+    assert "<i onclick=x>&amp;'\"" in text and task in text and MATH in text  # the subject is in the heatmap only
+    assert "a\u2028b" in text and "half \ufffd surrogate" in text
+    pngs = sorted((tmp_path / "site").glob("*.png"))
+    assert len(pngs) >= 4 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    for table in ("summary.csv", "summary_long.csv"):
+        cells = [c for row in csv.reader(io.StringIO((tmp_path / "site" / table).read_text(encoding="utf-8"), newline="")) for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+        assert {"'" + f for f in FORMULAS} <= set(cells)
+    markdown = (tmp_path / "site" / "summary.md").read_text(encoding="utf-8").splitlines()
+    assert len(markdown) == 2 + len(names)
+    assert len({_unescaped_pipes(line) for line in markdown}) == 1  # every row has the header's cells
