@@ -20,8 +20,9 @@ from evalsuite.store import ResultStore
 
 VARIANTS = {
     "full (default)": SandboxLimits(),
-    "no network namespace": SandboxLimits(network_namespace=False),
-    "no uid drop / mount ns": SandboxLimits(drop_privileges=False),
+    # Weaker variants are refused unless the risk is named.
+    "no network namespace (unsafe)": SandboxLimits(network_namespace=False, unsafe_no_isolation=True),
+    "uid 0 (unsafe)": SandboxLimits(drop_privileges=False, unsafe_no_isolation=True),
     "with site-packages": SandboxLimits(site_packages=True),
 }
 

@@ -145,7 +145,7 @@ def test_retry_after_is_capped(server):
     started = time.monotonic()
     body = _within(5, lambda: backend.post("/completions", {"prompt": "x"}))
     assert body["choices"][0]["text"] == "fine" and len(Server.seen) == 2
-    assert 0.3 <= time.monotonic() - started < 2  # waited the cap, not a day
+    assert 0.3 <= time.monotonic() - started < 4  # waited the cap, not a day
 
 
 def test_a_slow_drip_body_is_cut_at_the_deadline(server):
@@ -154,7 +154,7 @@ def test_a_slow_drip_body_is_cut_at_the_deadline(server):
     started = time.monotonic()
     with pytest.raises(EndpointError, match=r"deadline of 1.5s reached after \d attempts; last error: timed out"):
         _within(5, lambda: backend.post("/completions", {"prompt": "x"}))
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 4
 
 
 @pytest.mark.parametrize("declare", [True, False], ids=["declared", "undeclared"])
