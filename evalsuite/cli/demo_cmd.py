@@ -12,7 +12,7 @@ def add_parser(subparsers):
     parser.add_argument("--report", default="reports/demo/index.html", help="the HTML report to write")
     parser.add_argument("--data-dir", help="data root holding benchmarks/, judging/ and train/ (default: $EVALSUITE_DATA_DIR)")
     parser.add_argument("--quick", action="store_true", help="smallest settings (a few steps and questions): a smoke run")
-    parser.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]",
+    parser.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED[,KEYENV]]]",
                         help="use these judges instead of the local SFT checkpoint")
     parser.set_defaults(func=run)
     return parser

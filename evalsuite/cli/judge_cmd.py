@@ -50,9 +50,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _judge_options(parser: argparse.ArgumentParser) -> None:
     """The options every model-judging subcommand takes: judges, the store, the output folder."""
-    parser.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED]]",
-                        help="an OpenAI-compatible judge (repeatable); e.g. http://127.0.0.1:8001/v1,tiny,j1")
-    parser.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, ...}")
+    parser.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED[,KEYENV]]]",
+                        help="an OpenAI-compatible judge (repeatable), e.g. http://127.0.0.1:8001/v1,tiny,j1; KEYENV: the "
+                             "environment variable holding its key (sent only over https or to loopback); empty: no key")
+    parser.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, api_key_env, ...}")
     parser.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
     parser.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
 

@@ -182,4 +182,4 @@ def test_cli_judge_import(alpaca_file, tmp_path, capsys):
     assert load_judge_run(out).resampling == {"ci": True, "n_boot": 50, "confidence": 0.95, "seed": 0}
     assert "52.00" in capsys.readouterr().out
     code = main(["judge", "import", str(alpaca_file), "--format", "mt_bench", "--out", str(out)])
-    assert code == 2 and "record 0 (line 1) is a JSON list, not an object" in capsys.readouterr().err
+    assert code == 3 and "record 0 (line 1) is a JSON list, not an object" in capsys.readouterr().err

@@ -51,14 +51,12 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def pickled_copy(checkpoint, out):
-    """The same model saved the old way: ``pytorch_model.bin`` (a pickle) and no safetensors."""
-    from transformers import AutoModelForCausalLM
+    """The same checkpoint with its weights saved the old way: ``pytorch_model.bin`` (a pickle), no safetensors."""
+    import torch
+    from safetensors.torch import load_file
 
-    AutoModelForCausalLM.from_pretrained(checkpoint).save_pretrained(out, safe_serialization=False)
-    for name in checkpoint.iterdir():
-        if name.suffix != ".safetensors" and not (out / name.name).exists():
-            shutil.copy(name, out / name.name)
-    assert not list(out.glob("*.safetensors")) and (out / "pytorch_model.bin").is_file()
+    shutil.copytree(checkpoint, out, ignore=shutil.ignore_patterns("*.safetensors"))
+    torch.save(load_file(checkpoint / "model.safetensors"), out / "pytorch_model.bin")
     return out
 
 
