@@ -14,7 +14,9 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
+
+from pydantic import BaseModel
 
 from evalsuite.backend import ItemFailure
 from evalsuite.errors import ConfigError
@@ -43,24 +45,35 @@ def evaluate(
     model_load_seconds: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
     backend_config: dict[str, Any] | None = None,
+    shards: list[ShardOutcome] | None = None,
 ) -> RunResult:
-    """Evaluate ``task`` with ``backend``; write ``results.json`` and ``samples.jsonl`` to ``out_dir``."""
+    """Evaluate ``task`` with ``backend``; write ``results.json`` and ``samples.jsonl`` to ``out_dir``.
+
+    ``shards``: the outcomes of :func:`compute_shard` over every shard of this
+    run (a data-parallel run being merged). Their items are read from the
+    store, items they report as failed are reported failed (not recomputed),
+    and the timings count what the shards fetched and computed.
+    """
     started_wall = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
-    requests = task.requests()
-    resolved = task.resolved_params()
-    compute = _compute_method(task, backend)
-    key = run_key(backend.fingerprint.store_key(), task.name, task.version, resolved)
-    store.register_run(key, backend.fingerprint.store_key(), task.name, task.version, resolved)
-    hashes = [request_hash(r.model_dump()) for r in requests]
+    requests, resolved, compute, key, hashes = _prepare(task, backend, store)
     stored = store.fetch(key, hashes, decode=task.result_type.model_validate)  # unreadable rows are recomputed
     results: list = [stored.get(h) for h in hashes]
     from_store = sum(r is not None for r in results)
     if progress:
         progress(from_store, len(requests))
     compute_started = time.perf_counter()
-    failed = _compute_pending(compute, requests, hashes, results, lambda rows: store.put_many(key, rows), progress)
+    shard_failed = [f for outcome in shards or [] for f in outcome.failed]
+    skip = {f.key for f in shard_failed}
+    failed = shard_failed + _compute_pending(
+        compute, requests, hashes, results, lambda rows: store.put_many(key, rows), progress, skip=skip,
+    )
     compute_seconds = time.perf_counter() - compute_started
+    computed = len(requests) - from_store - len(shard_failed)
+    if shards:
+        from_store = sum(outcome.from_store for outcome in shards)
+        computed += sum(outcome.computed for outcome in shards)
+        compute_seconds += max(outcome.compute_seconds for outcome in shards)
 
     ok = [i for i, r in enumerate(results) if r is not None]
     requests_ok, results_ok = [requests[i] for i in ok], [results[i] for i in ok]
@@ -94,7 +107,7 @@ def evaluate(
             model_load_seconds=model_load_seconds,
             compute_seconds=compute_seconds,
             items_total=len(requests),
-            items_computed=len(requests) - from_store,
+            items_computed=computed,
             items_from_store=from_store,
         ),
         scores=scores,
@@ -106,14 +119,66 @@ def evaluate(
     return record
 
 
-def _compute_pending(compute, requests, hashes, results, store_rows, progress) -> list[FailedItem]:
+def _prepare(task: Task, backend, store: ResultStore):
+    """The task's requests, resolved parameters, compute method, run key (registered) and request hashes."""
+    requests = task.requests()
+    resolved = task.resolved_params()
+    compute = _compute_method(task, backend)
+    key = run_key(backend.fingerprint.store_key(), task.name, task.version, resolved)
+    store.register_run(key, backend.fingerprint.store_key(), task.name, task.version, resolved)
+    return requests, resolved, compute, key, [request_hash(r.model_dump()) for r in requests]
+
+
+class ShardOutcome(BaseModel):
+    """What one shard of a data-parallel run found in the store, computed, and failed on."""
+
+    index: int
+    count: int
+    from_store: int
+    computed: int
+    compute_seconds: float
+    failed: list[FailedItem]
+
+
+def shard_groups(groups: Iterable[str], index: int, count: int) -> set[str]:
+    """The groups shard ``index`` of ``count`` computes: every ``count``-th of the sorted distinct groups.
+
+    Whole groups go to one shard, so a shared prompt prefix is still computed once.
+    """
+    if not 0 <= index < count:
+        raise ConfigError(f"shard index must be in 0..{count - 1} for {count} shards, got {index}")
+    return set(sorted(set(groups))[index::count])
+
+
+def compute_shard(task: Task, backend, store: ResultStore, index: int, count: int,
+                  progress: Callable[[int, int], None] | None = None) -> ShardOutcome:
+    """Compute and store the items of shard ``index`` of ``count`` that the store does not hold yet.
+
+    Writes no record: once every shard is done, :func:`evaluate` with the
+    outcomes merges the run from the store.
+    """
+    requests, _, compute, key, hashes = _prepare(task, backend, store)
+    mine = shard_groups((r.group for r in requests), index, count)
+    positions = [i for i, r in enumerate(requests) if r.group in mine]
+    requests, hashes = [requests[i] for i in positions], [hashes[i] for i in positions]
+    stored = store.fetch(key, hashes, decode=task.result_type.model_validate)
+    results: list = [stored.get(h) for h in hashes]
+    from_store = sum(r is not None for r in results)
+    started = time.perf_counter()
+    failed = _compute_pending(compute, requests, hashes, results, lambda rows: store.put_many(key, rows), progress)
+    return ShardOutcome(index=index, count=count, from_store=from_store, computed=len(requests) - from_store,
+                        compute_seconds=time.perf_counter() - started, failed=failed)
+
+
+def _compute_pending(compute, requests, hashes, results, store_rows, progress, skip=frozenset()) -> list[FailedItem]:
     """Fill the ``None`` entries of ``results`` group by group, storing each batch as it arrives.
 
-    Items the backend reports as failed stay ``None`` and are returned.
+    Items the backend reports as failed stay ``None`` and are returned; items
+    whose key is in ``skip`` stay ``None`` and are not computed.
     """
     pending_by_group: dict[str, list[int]] = {}
     for i, result in enumerate(results):
-        if result is None:
+        if result is None and requests[i].key not in skip:
             pending_by_group.setdefault(requests[i].group, []).append(i)
     done = len(results) - sum(len(p) for p in pending_by_group.values())
     failed: list[FailedItem] = []

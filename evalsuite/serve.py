@@ -20,9 +20,9 @@ import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, TypeAdapter, WrapValidator, create_model
 
 from evalsuite.backend import ItemFailure
 from evalsuite.config import StrictModel
@@ -67,8 +67,21 @@ class _ChatFields(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
 
 
+_TEXT = TypeAdapter(Annotated[str, Field(min_length=1)])
+_IDS = TypeAdapter(Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)])
+
+
+def _prompt(value: Any, handler) -> "str | list[int]":
+    # One type per shape, so a bad string is one error at ("prompt",), not one per member of the union.
+    return _IDS.validate_python(value) if isinstance(value, list) else _TEXT.validate_python(value)
+
+
 class _CompletionFields(_Sampling):
-    prompt: str = Field(min_length=1)
+    prompt: Annotated[str | list[int], WrapValidator(_prompt)] = Field(
+        description="Text, or token ids of the served model's tokenizer.")
+    echo: bool = Field(False, description="Return the prompt (with max_tokens=0: only the prompt, for scoring).")
+    logprobs: int | None = Field(None, ge=0, le=20, description="With echo and max_tokens=0: each prompt token's "
+                                 "log-probability and this many most likely tokens at each position.")
 
 
 class Usage(BaseModel):
@@ -97,10 +110,20 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class CompletionLogprobs(BaseModel):
+    """vLLM's shape for an echoed prompt: one entry per token, the first without a log-probability."""
+
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float] | None]
+    text_offset: list[int]
+
+
 class CompletionChoice(BaseModel):
     index: int
     text: str
     finish_reason: str
+    logprobs: CompletionLogprobs | None = None
 
 
 class Completion(BaseModel):
@@ -138,13 +161,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
 
-def _bounded(base: type[_Sampling], name: str, limits: ServeLimits) -> type[_Sampling]:
+def _bounded(base: type[_Sampling], name: str, limits: ServeLimits, fewest_tokens: int = 1) -> type[_Sampling]:
     """``base`` with this server's caps on ``n`` and ``max_tokens``, so the schema states them and 422 names them."""
     return create_model(
         name,
         __base__=base,
         n=(int, Field(1, ge=1, le=limits.max_n)),
-        max_tokens=(int, Field(min(128, limits.max_tokens), ge=1, le=limits.max_tokens)),
+        max_tokens=(int, Field(min(128, limits.max_tokens), ge=fewest_tokens, le=limits.max_tokens)),
     )
 
 
@@ -200,6 +223,11 @@ class GenerationQueue:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalsuite-serve")
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
+        """``request``'s result from ``backend.generate``; 429 when too many wait, 400/502 when the model fails."""
+        return await self.submit(self._one, request)
+
+    async def submit(self, work: Callable, *args):
+        """``work(*args)`` on the model's thread, admitted as :meth:`generate` admits a generation."""
         from fastapi import HTTPException
 
         from evalsuite.errors import EvalsuiteError
@@ -213,7 +241,7 @@ class GenerationQueue:
             )
         self.admitted += 1
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self.worker, self._one, request)
+            result = await asyncio.get_running_loop().run_in_executor(self.worker, work, *args)
         except EvalsuiteError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         finally:
@@ -269,7 +297,7 @@ def create_app(backend, served_name: str, limits: ServeLimits | None = None, api
     app.add_exception_handler(RequestValidationError, _validation_error)
     queue = app.state.generation = GenerationQueue(backend, limits)
     ChatRequest = _bounded(_ChatFields, "ChatRequest", limits)  # noqa: N806 - a class
-    CompletionRequest = _bounded(_CompletionFields, "CompletionRequest", limits)  # noqa: N806 - a class
+    CompletionRequest = _bounded(_CompletionFields, "CompletionRequest", limits, fewest_tokens=0)  # noqa: N806 - a class
 
     async def run(request: GenerationRequest, stream: bool) -> GenerationResult:
         if stream:
@@ -279,18 +307,15 @@ def create_app(backend, served_name: str, limits: ServeLimits | None = None, api
             raise HTTPException(status_code=400, detail="temperature=0 (greedy) gives one choice: set n=1")
         return await queue.generate(request)
 
-    def envelope(kind: str, result: GenerationResult, choices: list[dict[str, Any]]) -> dict[str, Any]:
+    def envelope(kind: str, choices: list[dict[str, Any]], prompt_tokens: int, new_tokens: int = 0) -> dict[str, Any]:
         return {
             "id": f"{kind}-{uuid.uuid4().hex}",
             "object": "chat.completion" if kind == "chat" else "text_completion",
             "created": int(time.time()),
             "model": served_name,
             "choices": choices,
-            "usage": {
-                "prompt_tokens": result.prompt_tokens,
-                "completion_tokens": sum(result.new_tokens),
-                "total_tokens": result.prompt_tokens + sum(result.new_tokens),
-            },
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens,
+                      "total_tokens": prompt_tokens + new_tokens},
         }
 
     @app.get("/v1/models", response_model=ModelList, responses=_errors(401))
@@ -308,16 +333,52 @@ def create_app(backend, served_name: str, limits: ServeLimits | None = None, api
             {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": reason}
             for i, (text, reason) in enumerate(zip(result.responses, result.finish_reasons))
         ]
-        return envelope("chat", result, choices)
+        return envelope("chat", choices, result.prompt_tokens, sum(result.new_tokens))
 
     @app.post("/v1/completions", response_model=Completion, responses=_errors(400, 401, 413, 429, 502))
     async def complete(body: CompletionRequest) -> dict[str, Any]:
+        if body.echo or body.logprobs is not None or body.max_tokens == 0 or not isinstance(body.prompt, str):
+            if body.stream or body.n != 1 or not (body.echo and body.max_tokens == 0):
+                raise HTTPException(status_code=400, detail=(
+                    "evalsuite serve answers logprobs, max_tokens=0 and token-id prompts only for scoring a prompt: "
+                    "echo=true, max_tokens=0, n=1, no stream"))
+            if not backend.capabilities.prompt_logprobs:
+                raise HTTPException(status_code=400, detail="this backend cannot score prompts (no prompt_logprobs)")
+            choice, prompt_tokens = await queue.submit(echoed_prompt, backend, body.prompt, body.logprobs)
+            return envelope("completion", [choice], prompt_tokens)
         request = GenerationRequest(key="serve", group="serve", prompt=body.prompt, sampling=body.sampling())
         result = await run(request, body.stream)
         choices = [
             {"index": i, "text": text, "finish_reason": reason}
             for i, (text, reason) in enumerate(zip(result.responses, result.finish_reasons))
         ]
-        return envelope("completion", result, choices)
+        return envelope("completion", choices, result.prompt_tokens, sum(result.new_tokens))
 
     return app
+
+
+def echoed_prompt(backend, prompt: "str | list[int]", top: int | None) -> tuple[dict[str, Any], int]:
+    """One completion choice echoing ``prompt`` with no new tokens (with ``top`` set, its per-token
+    log-probabilities in vLLM's shape), and the prompt's length in tokens."""
+    from evalsuite.errors import ConfigError
+
+    tokenizer = backend.tokenizer
+    if isinstance(prompt, str):
+        ids = backend.prompt_ids(GenerationRequest(key="serve", group="serve", prompt=prompt, sampling=SamplingConfig()))
+    elif max(prompt) >= len(tokenizer):
+        raise ConfigError(f"prompt token id {max(prompt)} is outside the vocabulary of {len(tokenizer)} tokens; "
+                          "encode the prompt with the served model's tokenizer")
+    else:
+        ids = prompt
+    tokens = [tokenizer.decode([token]) for token in ids]
+    choice: dict[str, Any] = {"index": 0, "text": tokenizer.decode(ids), "finish_reason": "length"}
+    if top is None:
+        return choice, len(ids)
+    chosen, best = backend.prompt_logprobs(ids, top)
+    offsets = [0]
+    for token in tokens[:-1]:
+        offsets.append(offsets[-1] + len(token))
+    tops = [None if pairs is None else {**{tokenizer.decode([t]): v for t, v in pairs}, token: lp}
+            for token, lp, pairs in zip(tokens, chosen, best)]
+    choice["logprobs"] = {"tokens": tokens, "token_logprobs": chosen, "top_logprobs": tops, "text_offset": offsets}
+    return choice, len(ids)

@@ -62,6 +62,17 @@ CREATE TABLE IF NOT EXISTS items (
 
 # SQLite's primary result codes for a damaged file and for a file that is not a database.
 _DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+# Seconds a connection waits for another writer's lock, and the retries (pausing 0.1 s, 0.2 s, ...) after that.
+BUSY_TIMEOUT_SECONDS = 60
+LOCK_RETRIES, LOCK_PAUSE_SECONDS = 5, 0.1
+
+
+def _is_locked(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (or busy): another writer held the lock too long."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and (
+        (code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)) or "locked" in str(exc)
+    )
 
 
 def canonical_json(value: Any) -> str:
@@ -136,7 +147,7 @@ class ResultStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _store_errors(self.path):
-            self.db = sqlite3.connect(self.path, timeout=60)
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)
             try:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
@@ -174,12 +185,28 @@ class ResultStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        """Run ``sql`` over ``rows`` in one short transaction.
+
+        Several processes write one store at once (a data-parallel run): each
+        waits up to the busy timeout for the write lock, and a transaction that
+        still finds the database locked is retried after a pause.
+        """
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                with _store_errors(self.path), self.db:
+                    self.db.executemany(sql, rows)
+                return
+            except DataError as exc:
+                if attempt == LOCK_RETRIES or not _is_locked(exc.__cause__):
+                    raise
+                time.sleep(LOCK_PAUSE_SECONDS * 2 ** attempt)
+
     def register_run(self, key: str, model_key: dict, task: str, task_version: str, params: dict) -> None:
-        with _store_errors(self.path), self.db:
-            self.db.execute(
-                "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                (key, canonical_json(model_key), task, task_version, canonical_json(params), time.time()),
-            )
+        self._write(
+            "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+            [(key, canonical_json(model_key), task, task_version, canonical_json(params), time.time())],
+        )
 
     def fetch(self, key: str, hashes: list[str], decode: Callable[[Any], Any] = lambda value: value) -> dict[str, Any]:
         """Stored results of run ``key`` for the given request hashes, each passed through ``decode``.
@@ -212,20 +239,18 @@ class ResultStore:
     def put_many(self, key: str, rows: list[tuple[str, str, dict]]) -> None:
         """Store (request_hash, item_key, result) rows atomically."""
         now = time.time()
-        with _store_errors(self.path), self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)",
-                [(key, h, item_key, canonical_json(result), now) for h, item_key, result in rows],
-            )
+        self._write(
+            "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)",
+            [(key, h, item_key, canonical_json(result), now) for h, item_key, result in rows],
+        )
 
     def record_history(self, suite: str, night: str, rows: list[tuple[str, str, str, float | None]]) -> None:
         """Store (checkpoint, task, metric, value) rows of one night; a rerun of the night replaces them."""
         now = time.time()
-        with _store_errors(self.path), self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(suite, night, c, t, m, v, now) for c, t, m, v in rows],
-            )
+        self._write(
+            "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(suite, night, c, t, m, v, now) for c, t, m, v in rows],
+        )
 
     def history(self, suite: str) -> list[tuple[str, str, str, str, float | None]]:
         """(night, checkpoint, task, metric, value) rows of ``suite``, oldest night first."""

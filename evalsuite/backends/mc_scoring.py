@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from evalsuite.backends import final_layer
 from evalsuite.backends.fused_llama import FusedLlama
 from evalsuite.backends.mc_plan import PreparedItem, plan_batches, prepare, shared_prefix_length
+from evalsuite.backends.token_scoring import scored_sequences
+from evalsuite.errors import ModelError
 from evalsuite.task import MultipleChoiceRequest, MultipleChoiceResult
 
 if TYPE_CHECKING:
@@ -227,17 +229,43 @@ class MultipleChoiceScorer:
         import torch
 
         lls = []
-        for cont in item.continuations:
-            if not cont:  # the tokenizer swallowed the continuation into the context
+        for sequence, scored in scored_sequences(item, self.max_length + 1):
+            if not scored:  # the tokenizer swallowed the continuation into the context
                 lls.append(0.0)
                 continue
-            sequence = (item.context + cont)[-(self.max_length + 1):]
             inputs = torch.tensor([sequence[:-1]], device=self.device)
-            out = self._forward(exact, input_ids=inputs, logits_to_keep=len(cont))
+            out = self._forward(exact, input_ids=inputs, logits_to_keep=scored)
             logprobs = out.logits[0].float().log_softmax(dim=-1)
-            targets = torch.tensor(cont, device=logprobs.device)
+            targets = torch.tensor(sequence[-scored:], device=logprobs.device)
             lls.append(float(logprobs.gather(1, targets[:, None]).sum()))
         item.lls = lls
+
+    def prompt_logprobs(self, token_ids: list[int], top: int = 0) -> tuple[list[float | None], list[list[tuple[int, float]] | None]]:
+        """Per position of ``token_ids``: log P(token | the tokens before it), ``None`` first, and the ``top``
+        most likely tokens there as (token id, log-probability) pairs (what an echoing completions endpoint returns).
+
+        Computed with the model's full forward in the configured precision; the
+        prompt must fit the context (:class:`ModelError` otherwise).
+        """
+        import torch
+
+        if len(token_ids) > self.max_length:
+            raise ModelError(f"the prompt is {len(token_ids)} tokens, longer than the model's context of "
+                             f"{self.max_length}; send a shorter prompt")
+        if len(token_ids) < 2:
+            return [None] * len(token_ids), [None] * len(token_ids)
+        inputs = torch.tensor([token_ids[:-1]], device=self.device)
+        out = self._forward(self.config.autocast == "off", input_ids=inputs, logits_to_keep=len(token_ids) - 1)
+        logprobs = out.logits[0].float().log_softmax(dim=-1)
+        targets = torch.tensor(token_ids[1:], device=logprobs.device)
+        chosen = logprobs.gather(1, targets[:, None])[:, 0].cpu().tolist()
+        best: list[list[tuple[int, float]] | None] = [None]
+        if top:
+            values, indices = logprobs.topk(top, dim=-1)
+            best += [list(zip(i, v)) for i, v in zip(indices.cpu().tolist(), values.cpu().tolist())]
+        else:
+            best += [[] for _ in chosen]
+        return [None, *chosen], best
 
 
 def _same_scores(fast, full, batch: list[PreparedItem]) -> bool:

@@ -23,17 +23,20 @@ import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_serializer
 
 from evalsuite.backend import Capabilities, ItemFailure
 from evalsuite.backends.identity import ModelFingerprint
+from evalsuite.backends.mc_plan import prepare
+from evalsuite.backends.token_scoring import continuation_loglikelihood, echo_result, scored_sequences
 from evalsuite.config import StrictModel
 from evalsuite.errors import ConfigError, ModelError
 from evalsuite.provenance import sha256_text
 from evalsuite.redact import redact_url, safe_for_secrets, scrub, url_secrets
-from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, SamplingConfig
+from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, MultipleChoiceResult, SamplingConfig
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 FATAL = {401, 403, 404}  # every further request would fail the same way
@@ -57,6 +60,13 @@ class OpenAIConfig(StrictModel):
     max_response_bytes: int = Field(8 * 2**20, ge=1, description="Largest response body read; a larger one fails the item.")
     concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
     revision: str | None = Field(None, description="Recorded in the fingerprint (endpoints cannot be hashed).")
+    tokenizer: str | None = Field(
+        None, description="The served model's tokenizer (directory or Hub id), for multiple-choice log-likelihoods "
+        "through /completions; default: the model name when it is a directory or an owner/name Hub id.")
+    max_length: int | None = Field(None, ge=2, description="The served model's context; default: the endpoint decides.")
+    truncation: Literal["error", "left"] = Field(
+        "error", description="A prompt longer than max_length: an error, or drop tokens from the left (per item).")
+    echo_max_tokens: int = Field(0, ge=0, le=1, description="max_tokens of a scoring request; 1 where a server refuses 0.")
 
     @field_serializer("base_url")
     def _without_credentials(self, url: str) -> str:
@@ -75,8 +85,13 @@ class _Message(BaseModel):
     content: str | None = None
 
 
+class _Logprobs(BaseModel):
+    token_logprobs: list[float | None]
+
+
 class _Choice(BaseModel):
     message: _Message | None = None
+    logprobs: _Logprobs | None = None
     text: str | None = None
     finish_reason: str | None = None
 
@@ -100,11 +115,10 @@ def _retry_after(headers: Any) -> float:
 
 
 class OpenAIBackend:
-    """Sampling from an OpenAI-compatible endpoint (no log-likelihoods: chat endpoints return none)."""
+    """Sampling from an OpenAI-compatible endpoint; log-likelihoods through /completions where a tokenizer is known."""
 
     name = "openai"
     Config = OpenAIConfig
-    capabilities = Capabilities(generate=True)
 
     def __init__(self, config: OpenAIConfig):
         import httpx
@@ -133,6 +147,28 @@ class OpenAIBackend:
             model=config.model, revision=config.revision, weights_sha256=sha256_text(identity),
             backend="openai", dtype="remote", device=self.url,
         )
+        self.tokenizer, self.tokenizer_problem = self._load_tokenizer()
+        self.capabilities = Capabilities(generate=True, loglikelihoods=self.tokenizer is not None)
+
+    def _load_tokenizer(self):
+        """The served model's tokenizer and ``None``, or ``None`` and why there is none.
+
+        A configured ``tokenizer`` must load; the model name is tried only when it
+        is a directory or has a Hub id's owner/name shape (``gpt-4o`` is neither).
+        """
+        name = self.config.tokenizer or self.config.model
+        if not self.config.tokenizer and not (Path(name).is_dir() or name.count("/") == 1):
+            return None, (f"no tokenizer for model {name!r}: set -B tokenizer=<directory or Hub id of the served "
+                          "model's tokenizer> to score multiple choice through /completions")
+        try:
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(name), None
+        except (OSError, ValueError, ImportError) as exc:
+            problem = f"could not load tokenizer {name!r} ({type(exc).__name__}: {str(exc)[:200]})"
+            if self.config.tokenizer:
+                raise ConfigError(f"-B tokenizer: {problem}; give the served model's tokenizer directory or Hub id") from None
+            return None, f"{problem}; set -B tokenizer=<directory or Hub id of the served model's tokenizer>"
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -271,9 +307,59 @@ class OpenAIBackend:
             for future in as_completed(futures):
                 yield [futures[future]], [future.result()]
 
-    def loglikelihoods(self, requests: list[MultipleChoiceRequest]):
-        """Not available: always a :class:`ConfigError` saying which backend to use."""
-        raise ConfigError(
-            "the openai backend cannot score multiple-choice log-likelihoods (chat endpoints return no prompt "
-            "log-probabilities); use the hf backend for MMLU and C-Eval"
-        )
+    def loglikelihoods(
+        self, requests: list[MultipleChoiceRequest]
+    ) -> Iterator[tuple[list[int], list[MultipleChoiceResult | ItemFailure]]]:
+        """Score one group's requests through /completions, ``concurrency`` options at a time; yield each item when
+        its options are in.
+
+        Each option's tokens (lm-eval's rule, as the hf backend) are sent as the
+        prompt with ``echo`` and ``logprobs``; its log-likelihood is the sum of the
+        echoed continuation tokens' log-probabilities. An item with a failed option
+        is an :class:`ItemFailure`.
+        """
+        if self.tokenizer is None:
+            raise ConfigError(f"the openai backend cannot score multiple choice: {self.tokenizer_problem}")
+        window = self.config.max_length or 2**62
+        items = prepare(requests, lambda texts: self.tokenizer(texts)["input_ids"], single_token_fast_path=False,
+                        max_length=window - 1, truncation=self.config.truncation)
+        jobs = [(i, k, seq, n) for i, item in enumerate(items) for k, (seq, n) in enumerate(scored_sequences(item, window))]
+        lls: list[list[float | None]] = [[None] * len(item.continuations) for item in items]
+        pending = [len(item.continuations) for item in items]
+        failures: dict[int, str] = {}
+        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
+            futures = {pool.submit(self._score_option, seq, n, requests[i].key): (i, k) for i, k, seq, n in jobs}
+            for future in as_completed(futures):
+                i, k = futures[future]
+                pending[i] -= 1
+                try:
+                    lls[i][k] = future.result()
+                except EndpointError as exc:
+                    failures.setdefault(i, self._redact(str(exc)))
+                if not pending[i]:
+                    yield [i], [ItemFailure(error=failures[i]) if i in failures else echo_result(items[i], lls[i])]
+
+    def _score_option(self, sequence: list[int], scored: int, key: str) -> float:
+        """One option's log-likelihood from the echoed prompt; :class:`EndpointError` when the endpoint fails."""
+        if not scored:
+            return 0.0
+        body = self.post("/completions", {
+            "model": self.config.model, "prompt": sequence, "echo": True, "logprobs": 1,
+            "max_tokens": self.config.echo_max_tokens, "temperature": 0,
+        })
+        where = f"{self.url}: the response for item {key}"
+        try:
+            choice = _Completion.model_validate(body).choices[0]
+        except (ValidationError, IndexError):
+            raise EndpointError(f"{where} is not an OpenAI completion with a choice; is base_url an "
+                                "OpenAI-compatible endpoint?") from None
+        if choice.logprobs is None:
+            raise EndpointError(f"{where} has no logprobs; the endpoint must support echo with logprobs on /completions")
+        echoed = choice.logprobs.token_logprobs
+        if not len(sequence) <= len(echoed) <= len(sequence) + self.config.echo_max_tokens:
+            raise EndpointError(f"{where} echoes {len(echoed)} token log-probabilities for a prompt of {len(sequence)} "
+                                "tokens; the endpoint must accept token-id prompts and echo them")
+        try:
+            return continuation_loglikelihood(echoed[: len(sequence)], scored, where)
+        except ModelError as exc:
+            raise EndpointError(str(exc)) from None

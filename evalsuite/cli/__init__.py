@@ -48,6 +48,7 @@ COMMAND_MODULES = [
     "evalsuite.cli.demo_cmd",
     "evalsuite.cli.serve_cmd",
     "evalsuite.cli.compare_cmd",
+    "evalsuite.cli.parity_cmd",
     "evalsuite.cli.report_cmd",
     "evalsuite.cli.nightly_cmd",
     "evalsuite.cli.train_cmd",

@@ -20,6 +20,10 @@ def add_parser(subparsers):
     parser.add_argument("--out", help="write results.json and samples.jsonl here")
     parser.add_argument("--store", help="SQLite results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
     add_backend_arguments(parser)
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="shard the items over N worker processes (one GPU each when there are N GPUs, else an "
+                             "equal share of the CPU threads), all writing the one store; under accelerate launch or "
+                             "torchrun each rank computes its shard and rank 0 writes the merged record")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
     return parser
@@ -28,9 +32,10 @@ def add_parser(subparsers):
 def run(args) -> int:
     """Exit code 0, or 5 when some items failed after the backend's retries (a rerun retries only those)."""
     from evalsuite.backends import backend_config, load_backend
-    from evalsuite.cli.display import ProgressBar, print_scores
+    from evalsuite.cli.display import ProgressBar
     from evalsuite.config import parse_key_values
     from evalsuite.data import DataRoots
+    from evalsuite.jobs.processes import RunSpec, launch_rank, run_processes, run_rank
     from evalsuite.registry import get_task
     from evalsuite.runner import default_store_path, evaluate
     from evalsuite.store import ResultStore
@@ -40,10 +45,19 @@ def run(args) -> int:
     config = backend_config(args.backend, options)
     task = get_task(args.task)(parse_key_values(args.task_args), data=DataRoots.from_env(args.data_dir))
     requests_preview = len(task.requests())
+    store_path = Path(args.store) if args.store else default_store_path()
+    rank = launch_rank()
+    if args.processes != 1 or rank:
+        spec = RunSpec(args.backend, options, args.task, parse_key_values(args.task_args), args.data_dir,
+                       str(store_path), config.model_dump(mode="json"))
+        record = run_rank(spec, *rank, args.out) if rank else run_processes(spec, args.processes, args.out)
+        if record is None:
+            print(f"rank {rank[0]}: shard stored; rank 0 writes the merged record")
+            return EXIT_OK
+        return _report(record, args)
     started = time.perf_counter()
     backend = load_backend(args.backend, options)
     load_seconds = time.perf_counter() - started
-    store_path = Path(args.store) if args.store else default_store_path()
     try:
         with ResultStore(store_path) as store, ProgressBar(task.name, requests_preview, disabled=args.no_progress) as bar:
             record = evaluate(
@@ -52,6 +66,12 @@ def run(args) -> int:
             )
     finally:
         backend.close()
+    return _report(record, args)
+
+
+def _report(record, args) -> int:
+    from evalsuite.cli.display import print_scores
+
     print_scores(record)
     if args.out:
         print(f"wrote {Path(args.out) / 'results.json'} and samples.jsonl")

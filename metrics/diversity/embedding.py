@@ -42,7 +42,9 @@ def _load_model(model: str, device: str | None):
             "embedding metrics need sentence-transformers: pip install 'evalsuite[embed]'"
         ) from exc
     try:
-        return SentenceTransformer(os.path.expanduser(model), device=device)
+        return SentenceTransformer(
+            os.path.expanduser(model), device=device, model_kwargs={"use_safetensors": True}, trust_remote_code=False
+        )
     except Exception as exc:  # the library raises many types (OSError, HF errors, ValueError)
         hint = (
             "Pass a local model directory; offline, a copy of all-MiniLM-L6-v2 comes with "

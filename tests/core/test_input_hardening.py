@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.config import load_yaml, parse_value
+from evalsuite.config import load_yaml
 from evalsuite.errors import ConfigError
 from evalsuite.registry import get_task
 
@@ -51,21 +51,10 @@ def test_alias_bomb_task_file_is_refused_quickly_with_a_short_message(tmp_path):
     assert len(str(info.value)) < 600
 
 
-def test_alias_bomb_on_the_command_line_stays_text():
-    start = time.perf_counter()
-    bomb = billion_laughs().replace("\n", ", ")
-    assert parse_value("{" + bomb + "}") == "{" + bomb + "}"
-    assert time.perf_counter() - start < 1.0
-
-
-def test_small_aliases_and_merge_keys_still_load(tmp_path):
+def test_aliases_are_bounded_not_banned(tmp_path):
     path = tmp_path / "ok.yaml"
     path.write_text("base: &b {x: 1, y: 2}\nstage:\n  <<: *b\n  y: 3\nagain: *b\n", encoding="utf-8")
     assert load_yaml(path) == {"base": {"x": 1, "y": 2}, "stage": {"x": 1, "y": 3}, "again": {"x": 1, "y": 2}}
-
-
-def test_recursive_alias_is_refused(tmp_path):
-    path = tmp_path / "loop.yaml"
     path.write_text("x: &a [1, *a]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="an alias refers to a value that contains it"):
         load_yaml(path)
@@ -100,6 +89,9 @@ def test_literal_braces_are_written_doubled(tmp_path):
     path = custom_task(tmp_path, base=replace_line("description", '"About {subject_name} {{json}}.\\n\\n"'))
     request = get_task(str(path))({}).requests()[0]
     assert request.context.startswith("About geo {json}.\n\nQ: Capital of France?")
+    path.write_text(replace_line("description", '"About {json}"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown field \{json\}; allowed: \{subject_name\}"):
+        get_task(str(path))
 
 
 @pytest.mark.parametrize("pattern", ["../secret-{subject}.csv", "/{subject}/../../secret.csv", "sub/../../x{subject}.csv"])
@@ -150,30 +142,22 @@ def test_subject_names_with_path_separators_are_refused(tmp_path, subjects):
         get_task(str(path))
 
 
-def test_official_subject_names_are_plain():
-    from evalsuite.tasks.subjects import load_subjects
-
-    for benchmark in ("mmlu", "ceval"):
-        assert all("/" not in name and "\\" not in name and name not in (".", "..") for name in load_subjects(benchmark))
-
-
 @pytest.mark.parametrize("header", [False, True])
 def test_bom_csv_gives_the_same_prompt_as_without(tmp_path, header):
-    rows = [["17", "Capital of France?", "Paris", "Rome", "Oslo", "A"]]
-    names = ["id", "question", "A", "B", "C", "answer"] if header else None
-    yaml_text = CUSTOM_YAML
-    if header:
-        yaml_text = CUSTOM_YAML.replace("header: false\ncolumns: {question: 1, options: [2, 3, 4], answer: 5}\n",
-                                        "header: true\ncolumns: {question: question, options: [A, B, C], answer: answer}\n")
-        assert "header: true" in yaml_text
+    """The question is the first column, where a BOM would land."""
+    rows = [["Capital of France?", "Paris", "Rome", "Oslo", "A"]]
+    names = ["question", "A", "B", "C", "answer"] if header else None
+    columns = "{question: question, options: [A, B, C], answer: answer}" if header else "{question: 0, options: [1, 2, 3], answer: 4}"
+    yaml_text = CUSTOM_YAML.replace("header: false\ncolumns: {question: 1, options: [2, 3, 4], answer: 5}\n",
+                                    f"header: {str(header).lower()}\ncolumns: {columns}\n")
     prompts = []
     for bom in (False, True):
         root = tmp_path / f"bom{bom}"
-        csv_path = write_csv(root / "data" / "geo-eval.csv", rows, names)
-        write_csv(root / "data" / "geo-shots.csv", rows, names)
-        if bom:
-            csv_path.write_bytes(b"\xef\xbb\xbf" + csv_path.read_bytes())
+        for name in ("geo-eval.csv", "geo-shots.csv"):
+            csv_path = write_csv(root / "data" / name, rows, names)
+            if bom:
+                csv_path.write_bytes(b"\xef\xbb\xbf" + csv_path.read_bytes())
         (root / "task.yaml").write_text(yaml_text, encoding="utf-8")
-        prompts.append(get_task(str(root / "task.yaml"))({}).requests()[0].context)
+        prompts.append(get_task(str(root / "task.yaml"))({"shots": 1}).requests()[0].context)
     assert prompts[1] == prompts[0]
-    assert "\ufeff" not in prompts[1]
+    assert prompts[0].count("Capital of France?") == 2 and "\ufeff" not in prompts[1]
