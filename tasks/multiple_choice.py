@@ -11,18 +11,19 @@ weighted by size, with pooled standard errors).
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from evalsuite.config import PlainName, StrictModel, contained, path_template, shorten, template_field
 from evalsuite.data import DataRoots
-from evalsuite.scores import AccuracyScores
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.provenance import sha256_text
-from evalsuite.task import MultipleChoiceRequest, MultipleChoiceResult, Task
+from evalsuite.store import canonical_json
+from evalsuite.task import GenerationRequest, GenerationResult, MultipleChoiceRequest, MultipleChoiceResult, SamplingConfig, Task
+from evalsuite.tasks import mc_variants
+from evalsuite.tasks.mc_accuracy import aggregate_accuracy
 
 LETTERS = "ABCDEFGHIJ"
 DescriptionText = template_field("subject_name")
@@ -95,6 +96,15 @@ class MCParams(StrictModel):
     subjects: list[str] | None = Field(None, description="Restrict the run to these subjects (comma-separated on the command line).")
     prompt: str | None = Field(None, description="Named prompt variant; default: the benchmark's first (lm-eval's).")
     limit: int | None = Field(None, ge=1, description="Score only the first N questions of each subject (for smoke runs).")
+    mode: Literal["loglikelihood", "generate"] = Field(
+        "loglikelihood", description="generate: answer generated greedily, letter extracted (lm-eval's mmlu_generative)."
+    )
+    chat_template: bool = Field(False, description="Render prompts with the model's chat template (lm-eval's --apply_chat_template).")
+    fewshot_as_multiturn: bool = Field(False, description="With chat_template: exemplars as user/assistant turns.")
+    system: str | None = Field(None, description="System instruction before the description (lm-eval's --system_instruction).")
+    tokenizer: str | None = Field(
+        None, description="Log-likelihood mode with chat_template: the model's folder or Hub id, whose chat template renders the prompts."
+    )
 
     @field_validator("subjects", mode="before")
     @classmethod
@@ -180,6 +190,9 @@ class MultipleChoiceTask(Task):
             raise ConfigError(f"{spec.name} has no few-shot split, so shots must be 0 (got {self.params.shots})")
         self.data_folder = self._locate()
         self._rows: dict[tuple[str, str], list[MCRow]] = {}
+        self.renderer = mc_variants.check_variant(self.params)
+        if self.params.mode == "generate":
+            self.output_type, self.result_type = "generation", GenerationResult
 
     # -- data -----------------------------------------------------------------
 
@@ -239,50 +252,90 @@ class MultipleChoiceTask(Task):
         )
         return self.prompt.template.format(question=row.question.strip(), options=options)
 
-    def prefix(self, subject: str) -> str:
-        """Description plus the first ``shots`` exemplars of the few-shot split: lm-eval's ``first_n`` sampler."""
-        description = self.prompt.description.format(subject_name=self.spec.subjects[subject].name)
+    def system_prompt(self, subject: str) -> str:
+        """The description line, after the system instruction when there is one (lm-eval's system prompt)."""
+        text = self.prompt.description.format(subject_name=self.spec.subjects[subject].name)
+        return mc_variants.maybe_delimit(self.params.system, text, self.prompt.fewshot_delimiter)
+
+    def exemplars(self, subject: str) -> list[MCRow]:
+        """The first ``shots`` rows of the few-shot split: lm-eval's ``first_n`` sampler."""
         shots = self.params.shots
         if not shots:
-            return description
+            return []
         exemplars = self.rows(subject, self.spec.fewshot_split)
         if len(exemplars) < shots:
             raise ConfigError(
                 f"{self.spec.name}/{subject}: asked for {shots} shots but the {self.spec.fewshot_split!r} split has {len(exemplars)} rows"
             )
-        pieces = [self.format_question(row) + self.prompt.answer_delimiter + row.answer for row in exemplars[:shots]]
-        delimiter = self.prompt.fewshot_delimiter
-        return description + delimiter.join(pieces) + delimiter
+        return exemplars[:shots]
+
+    def prefix(self, subject: str) -> str:
+        """Description plus the few-shot exemplars, each answered and followed by the few-shot delimiter."""
+        answered = (self.format_question(row) + self.prompt.answer_delimiter + row.answer for row in self.exemplars(subject))
+        return self.system_prompt(subject) + "".join(piece + self.prompt.fewshot_delimiter for piece in answered)
+
+    def messages(self, subject: str, row: MCRow) -> list[dict[str, str]]:
+        """The chat turns of one question (lm-eval's ``fewshot_context`` with a chat template)."""
+        shots = [(self.format_question(r), r.answer) for r in self.exemplars(subject)]
+        return mc_variants.chat_messages(
+            self.system_prompt(subject), shots, self.format_question(row), answer_delimiter=self.prompt.answer_delimiter,
+            fewshot_delimiter=self.prompt.fewshot_delimiter, multiturn=self.params.fewshot_as_multiturn,
+        )
+
+    def eval_rows(self, subject: str) -> list[MCRow]:
+        rows = self.rows(subject, self.spec.eval_split)
+        return rows[: self.params.limit] if self.params.limit else rows
 
     def resolved_params(self) -> dict[str, Any]:
         resolved = super().resolved_params()
+        # A variant's parameters appear only when set, so a default run keeps the run key it had before they existed;
+        # the chat template stands for the tokenizer it came from.
+        for name in mc_variants.VARIANT_PARAMS:
+            if name == "tokenizer" or resolved[name] == MCParams.model_fields[name].default:
+                del resolved[name]
+        if self.renderer is not None:
+            resolved["chat_template_sha256"] = self.renderer.template_sha256
         resolved.update(subjects=self.subjects, prompt=self.prompt_name)
         return resolved
 
-    def requests(self) -> list[MultipleChoiceRequest]:
-        letters = LETTERS[: self.spec.num_options]
-        continuations = [self.prompt.answer_delimiter + letter for letter in letters]
+    def requests(self) -> list[MultipleChoiceRequest] | list[GenerationRequest]:
+        if self.params.mode == "generate":
+            return self._generation_requests()
+        # Through a chat template the letter follows the generation prompt directly (lm-eval: no target delimiter).
+        delimiter = "" if self.params.chat_template else self.prompt.answer_delimiter
+        continuations = [delimiter + letter for letter in LETTERS[: self.spec.num_options]]
         requests = []
         for subject in self.subjects:
-            prefix = self.prefix(subject)
-            rows = self.rows(subject, self.spec.eval_split)
-            if self.params.limit:
-                rows = rows[: self.params.limit]
-            for row in rows:
-                requests.append(
-                    MultipleChoiceRequest(
-                        key=f"{subject}/{row.index}",
-                        group=subject,
-                        prefix=prefix,
-                        text=self.format_question(row),
-                        continuations=continuations,
-                    )
-                )
+            rows = self.eval_rows(subject)
+            if self.renderer is not None:
+                prefix, texts = mc_variants.split_shared([self.renderer.render(self.messages(subject, row)) for row in rows])
+            else:
+                prefix, texts = self.prefix(subject), [self.format_question(row) for row in rows]
+            requests += [
+                MultipleChoiceRequest(key=f"{subject}/{row.index}", group=subject, prefix=prefix, text=text, continuations=continuations)
+                for row, text in zip(rows, texts)
+            ]
+        return requests
+
+    def _generation_requests(self) -> list[GenerationRequest]:
+        """Greedy answers; with a chat template the backend renders the turns (so chat-only endpoints work)."""
+        sampling = SamplingConfig(n=1, temperature=0.0, max_new_tokens=mc_variants.MAX_GEN_TOKS)
+        requests = []
+        for subject in self.subjects:
+            prefix = "" if self.params.chat_template else self.prefix(subject)
+            for row in self.eval_rows(subject):
+                prompt = {"messages": self.messages(subject, row)} if self.params.chat_template else {"prompt": prefix + self.format_question(row)}
+                requests.append(GenerationRequest(key=f"{subject}/{row.index}", group=subject, sampling=sampling, **prompt))
         return requests
 
     # -- scoring --------------------------------------------------------------
 
-    def aggregate(self, requests: list[MultipleChoiceRequest], results: list[MultipleChoiceResult]) -> tuple[dict, list[dict]]:
+    def aggregate(self, requests: list, results: list) -> tuple[dict, list[dict]]:
+        categories = {s: self.spec.subjects[s].category for s in self.subjects}
+        if self.params.mode == "generate":
+            samples = [self._generated_sample(request, result) for request, result in zip(requests, results, strict=True)]
+            unparsed = sum(not sample["parsed"] for sample in samples)
+            return aggregate_accuracy(samples, categories, mc_variants.GeneratedAnswerScores, unparsed=unparsed), samples
         samples = []
         for request, result in zip(requests, results, strict=True):
             subject, index = request.key.rsplit("/", 1)
@@ -303,7 +356,20 @@ class MultipleChoiceTask(Task):
                     **({"truncated_tokens": result.truncated_tokens} if result.truncated_tokens else {}),
                 }
             )
-        return aggregate_accuracy(samples, {s: self.spec.subjects[s].category for s in self.subjects}), samples
+        return aggregate_accuracy(samples, categories), samples
+
+    def _generated_sample(self, request: GenerationRequest, result: GenerationResult) -> dict[str, Any]:
+        subject, index = request.key.rsplit("/", 1)
+        row = self.rows(subject, self.spec.eval_split)[int(index)]
+        prompt = request.prompt if request.messages is None else canonical_json(request.messages)
+        return {
+            "subject": subject,
+            "index": int(index),
+            **mc_variants.generated_sample(result.responses[0], LETTERS[: self.spec.num_options], row.answer),
+            "prompt_sha256": sha256_text(prompt),
+            "prompt_tokens": result.prompt_tokens,
+            "finish_reason": result.finish_reasons[0],
+        }
 
     def run_metadata(self) -> dict[str, Any]:
         return {
@@ -316,63 +382,8 @@ class MultipleChoiceTask(Task):
             },
             "prompt": self.prompt.model_dump(),
             "language": self.spec.language,
+            **mc_variants.variant_metadata(self.params),
         }
-
-
-def _mean_stderr(correct: list[bool]) -> float:
-    """Standard error of a mean of 0/1 values with the n-1 sample variance (lm-eval's ``mean_stderr``)."""
-    n = len(correct)
-    if n < 2:
-        return float("nan")
-    mean = sum(correct) / n
-    variance = sum((c - mean) ** 2 for c in correct) / (n - 1)
-    return math.sqrt(variance / n)
-
-
-def _pooled_stderr(parts: list[dict]) -> float:
-    """lm-eval's ``pooled_sample_stderr`` for a size-weighted group of subtasks."""
-    sizes = [p["n"] for p in parts]
-    if sum(sizes) - len(sizes) <= 0 or any(math.isnan(p["stderr"]) for p in parts):
-        return float("nan")
-    pooled = sum((p["n"] - 1) * p["stderr"] ** 2 * p["n"] for p in parts) / (sum(sizes) - len(sizes))
-    return math.sqrt(pooled / sum(sizes))
-
-
-def _group(parts: list[dict]) -> dict:
-    n = sum(p["n"] for p in parts)
-    return {
-        "acc": sum(p["acc"] * p["n"] for p in parts) / n,
-        "stderr": _pooled_stderr(parts),
-        "n": n,
-        "subjects": len(parts),
-    }
-
-
-def aggregate_accuracy(samples: list[dict], category_of: dict[str, str]) -> AccuracyScores:
-    """Accuracy per subject, per category and overall (question-weighted, as lm-eval's group
-    score), plus the unweighted mean over subjects, labelled as such."""
-    by_subject: dict[str, list[bool]] = {}
-    for sample in samples:
-        by_subject.setdefault(sample["subject"], []).append(bool(sample["correct"]))
-    subjects = {
-        name: {"acc": sum(c) / len(c), "stderr": _mean_stderr(c), "n": len(c), "category": category_of[name]}
-        for name, c in by_subject.items()
-    }
-    categories: dict[str, list[dict]] = {}
-    for entry in subjects.values():
-        categories.setdefault(entry["category"], []).append(entry)
-    overall = _group(list(subjects.values())) if subjects else {"acc": float("nan"), "stderr": float("nan"), "n": 0, "subjects": 0}
-    accs = [s["acc"] for s in subjects.values()]
-    return AccuracyScores.model_validate({
-        "overall": overall,
-        "overall_subject_mean": {
-            "acc": sum(accs) / len(accs) if accs else float("nan"),
-            "note": "unweighted mean over subjects; 'overall' is question-weighted (lm-eval's group score)",
-        },
-        "categories": {name: _group(parts) for name, parts in sorted(categories.items())},
-        "subjects": dict(sorted(subjects.items())),
-    })
-
 
 
 def load_hub_split(dataset: str, subject: str, split: str):

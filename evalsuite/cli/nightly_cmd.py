@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from evalsuite.cli import EXIT_OK, EXIT_REGRESSION
+from evalsuite.cli.grid_cmd import add_executor_arguments
 
 
 def add_parser(subparsers):
@@ -10,6 +11,7 @@ def add_parser(subparsers):
     parser.add_argument("suite", help="suite YAML: checkpoints (globs), tasks, baseline, fail_on thresholds")
     parser.add_argument("--out", default="nightly", help="runs, history store, report and summary.json go here")
     parser.add_argument("--night", help="label of this night (default: today's UTC date)")
+    add_executor_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -17,7 +19,7 @@ def add_parser(subparsers):
 def run(args) -> int:
     from evalsuite.jobs.nightly import run_night
 
-    summary = run_night(args.suite, args.out, night=args.night, say=print)
+    summary = run_night(args.suite, args.out, night=args.night, say=print, executor=args.executor, address=args.address)
     print(f"night {summary['night']}: {summary['items_computed']} items computed, {summary['items_from_store']} from the store; "
           f"previous night: {summary['previous_night'] or 'none'}; report: {summary['report']}")
     for regression in summary["regressions"]:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from pydantic import Field
 
@@ -80,10 +80,20 @@ class GridContext:
         return {"model": str(cell.path), **self.backend_options}
 
 
+class Executor(Protocol):
+    """Runs a grid's cells through :func:`evalsuite.runner.evaluate`, yielding each run as it finishes."""
+
+    name: ClassVar[str]
+
+    def __init__(self, address: str | None = None) -> None: ...
+
+    def run(self, cells: Sequence[Cell], context: GridContext) -> Iterator[GridRun]: ...
+
+
 class InProcessExecutor:
     """Cells one after another in this process; each checkpoint's backend is loaded once for all its tasks."""
 
-    name = "local"
+    name: ClassVar[str] = "local"
 
     def __init__(self, address: str | None = None):
         if address:
@@ -165,7 +175,7 @@ class RayExecutor:
     is reported as it finishes.
     """
 
-    name = "ray"
+    name: ClassVar[str] = "ray"
 
     def __init__(self, address: str | None = None):
         self.address = address
@@ -215,10 +225,10 @@ def _ray_cell(ray: Any, worker: Any, backend_class: type, cell: Cell, config: St
                 ray.kill(actor)
 
 
-EXECUTORS: dict[str, type[InProcessExecutor] | type[RayExecutor]] = {"local": InProcessExecutor, "ray": RayExecutor}
+EXECUTORS: dict[str, type[Executor]] = {"local": InProcessExecutor, "ray": RayExecutor}
 
 
-def make_executor(name: str, address: str | None = None) -> InProcessExecutor | RayExecutor:
+def make_executor(name: str, address: str | None = None) -> Executor:
     """The executor registered as ``name`` (connecting to ``address``); an error listing the known ones otherwise."""
     if name not in EXECUTORS:
         raise ConfigError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")

@@ -14,7 +14,6 @@ refuses the second with a clear message.
 from __future__ import annotations
 
 import fcntl
-import glob
 import json
 import os
 import socket
@@ -25,28 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import Field
 
-from evalsuite.config import StrictModel, load_yaml, validate
-from evalsuite.data import ENV, DataRoots
-from evalsuite.errors import ConfigError, DataError, LockBusyError
+from evalsuite.data import DataRoots
+from evalsuite.errors import LockBusyError
 from evalsuite.files import atomic_write_text
-from evalsuite.jobs.grid import GridTask, run_grid
+from evalsuite.jobs.executors import Executor, make_executor
+from evalsuite.jobs.grid import Suite, load_suite, run_grid, suite_data
 from evalsuite.metrics import names
 from evalsuite.reports.collect import headline_metrics, load_tree, summary_frame
 from evalsuite.reports.compare import compare, failed_rules, parse_fail_on
 from evalsuite.reports.html import build_report
 from evalsuite.store import ResultStore
-
-
-class Suite(StrictModel):
-    name: str
-    checkpoints: list[str] = Field(description="Checkpoint directories or glob patterns (relative to the suite file).")
-    tasks: list[GridTask]
-    baseline: str | None = Field(None, description="Checkpoint folder name the others are compared with.")
-    fail_on: str | None = Field(None, description='Regression thresholds on deltas, e.g. "mmlu.acc<-0.01,ceval.acc<-0.02".')
-    data_dir: str | None = Field(None, description="Data root holding benchmarks/ and judging/ (default: $EVALSUITE_DATA_DIR).")
-    backend: dict[str, Any] = Field(default_factory=dict, description="Extra hf backend options (threads, batch_size, ...).")
 
 
 class NightlyLock:
@@ -80,37 +68,13 @@ class NightlyLock:
         self.handle.close()
 
 
-def load_suite(path: str | Path) -> tuple[Suite, list[Path]]:
-    """The validated suite and its checkpoint folders (globs expanded, relative to the suite file)."""
-    path = Path(path)
-    suite = validate(Suite, load_yaml(path), f"suite file {path}")
-    checkpoints: list[Path] = []
-    for pattern in suite.checkpoints:
-        full = pattern if os.path.isabs(pattern) else str(path.parent / pattern)
-        matches = sorted(Path(p) for p in glob.glob(full) if Path(p).is_dir())
-        if not matches:
-            raise ConfigError(f"{path}: checkpoints entry {pattern!r} matches no directory")
-        checkpoints += [m for m in matches if m not in checkpoints]
-    folder_names = [c.name for c in checkpoints]
-    if len(set(folder_names)) != len(folder_names):
-        raise ConfigError(f"{path}: checkpoint folder names must be unique (they name the runs), got {folder_names}")
-    if suite.baseline and suite.baseline not in folder_names:
-        raise ConfigError(f"{path}: baseline {suite.baseline!r} is not among the checkpoints {folder_names}")
-    return suite, checkpoints
-
-
-def _data(suite: Suite) -> DataRoots:
-    root = Path(suite.data_dir or os.environ.get(ENV) or "")
-    if not str(root) or not root.is_dir():
-        raise DataError(f"the suite needs data: set data_dir in the suite or {ENV} (a folder holding benchmarks/)")
-    return DataRoots.from_root(root)
-
-
 def _evaluate(suite: Suite, checkpoints: list[Path], data: DataRoots, store: ResultStore, night: str, night_dir: Path,
-              say: Callable[[str], None]) -> tuple[int, int]:
+              executor: Executor, say: Callable[[str], None]) -> tuple[int, int]:
     """Run the suite's grid for one night and record its scores in the history; (computed, from store)."""
     computed = from_store = 0
-    grid = run_grid({c.name: c for c in checkpoints}, suite.tasks, data, store, night_dir, backend_options=suite.backend)
+    grid = run_grid({c.name: c for c in checkpoints}, suite.tasks, data, store, night_dir,
+                    backend_options=suite.backend, executor=executor, resources=suite.resources,
+                    max_retries=suite.max_retries)
     for run in grid:
         timings = run.record.timings
         computed += timings.items_computed
@@ -153,11 +117,13 @@ def _trend(store: ResultStore, suite: str) -> pd.DataFrame:
 
 
 def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
-              say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Run one night of ``suite_path`` into ``out``; return the summary (also written as summary.json)."""
+              say: Callable[[str], None] = lambda _: None, executor: str = "local",
+              address: str | None = None) -> dict[str, Any]:
+    """Run one night of ``suite_path`` into ``out`` on ``executor``; return the summary (also written as summary.json)."""
     suite, checkpoints = load_suite(suite_path)
     rules = parse_fail_on(suite.fail_on) if suite.fail_on else []
-    data = _data(suite)
+    data = suite_data(suite)
+    chosen = make_executor(executor, address)
     out = Path(out)
     night = night or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     nights = out / "nights"
@@ -165,7 +131,7 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
     # The lock covers everything down to summary.json, so a second run cannot interleave its report or summary.
     with NightlyLock(out / ".nightly.lock", suite.name):
         with ResultStore(out / "results.sqlite") as store:
-            computed, from_store = _evaluate(suite, checkpoints, data, store, night, nights / night, say)
+            computed, from_store = _evaluate(suite, checkpoints, data, store, night, nights / night, chosen, say)
             trend = _trend(store, suite.name)
         earlier = sorted(p.name for p in nights.iterdir() if p.is_dir() and p.name < night)
         previous = earlier[-1] if earlier else None

@@ -51,17 +51,22 @@ def write_data(benchmark: str, subject: str, source: Path, dest: Path) -> dict[s
     return files
 
 
-def write_tasks(cases: dict[str, list[str]], source: Path, dest: Path) -> dict[str, tuple[str, str]]:
-    """Write task YAMLs for ``{benchmark: [subject, ...]}`` into ``dest``; return task name -> (benchmark, subject)."""
+def write_tasks(
+    cases: dict[str, list[str]], source: Path, dest: Path, variant: str = ""
+) -> dict[str, tuple[str, str]]:
+    """Write task YAMLs for ``{benchmark: [subject, ...]}`` into ``dest``; return task name -> (benchmark, subject).
+
+    ``variant`` picks the template: ``""`` (log-likelihood) or ``"_generative"`` (MMLU only, as in lm-eval).
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    for template in ("mmlu_local.yaml", "ceval_local.yaml"):
+    for template in ("mmlu_local.yaml", "ceval_local.yaml", "mmlu_generative_local.yaml"):
         (dest / template).write_text((TEMPLATES / template).read_text(encoding="utf-8"), encoding="utf-8")
     tasks = {}
     for benchmark, subjects in cases.items():
         for subject in subjects:
-            name = f"local_{benchmark}_{subject}"
+            name = f"local_{benchmark}{variant}_{subject}"
             config = {
-                "include": f"{benchmark}_local.yaml",
+                "include": f"{benchmark}{variant}_local.yaml",
                 "task": name,
                 "description": read_yaml(official_subject_yaml(benchmark, subject))["description"],
                 "dataset_kwargs": {"data_files": write_data(benchmark, subject, source, dest)},
