@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_grid.py --checkpoints 2 --limit 5
     .venv/bin/python benchmarks/bench_grid.py --size 20m --checkpoints 4 --limit 50 --cpus 8
 
-Copies of one model stand for the checkpoints (each copy gets its own store, so
-every item is computed on both sides). The in-process side runs the cells one
+Copies of one model, each with one weight nudged (so each has its own
+fingerprint and nothing is shared through the store), stand for the
+checkpoints; each side starts from an empty store. The in-process side runs the cells one
 after another with torch's default threads; the Ray side runs every cell as its
 own actor with ``threads: 1`` and ``num_cpus: 1`` on a local instance of
 ``--cpus`` CPUs, bound to 127.0.0.1. Printed: both wall times (Ray's start
@@ -33,9 +34,18 @@ TASKS = [
 
 
 def write_suite(folder: Path, model: Path, checkpoints: int, limit: int, data: Path, threads: int | None) -> Path:
-    """A suite over ``checkpoints`` copies of ``model`` (each a separate folder, so each is its own checkpoint)."""
+    """A suite over ``checkpoints`` copies of ``model``, copy i with its first tensor scaled by 1 + i/1000."""
+    from safetensors.torch import load_file, save_file
+
     for i in range(checkpoints):
-        shutil.copytree(model, folder / "ckpt" / f"ckpt{i}", dirs_exist_ok=True)
+        copy = folder / "ckpt" / f"ckpt{i}"
+        if copy.is_dir():
+            continue
+        shutil.copytree(model, copy)
+        tensors = load_file(copy / "model.safetensors")
+        first = sorted(tensors)[0]
+        tensors[first] = tensors[first] * (1 + i / 1000)
+        save_file(tensors, copy / "model.safetensors", metadata={"format": "pt"})
     tasks = [{**t, "params": {**t["params"], "limit": limit}} for t in TASKS]
     suite = {"name": "bench-grid", "checkpoints": ["ckpt/*"], "tasks": tasks, "data_dir": str(data),
              "backend": {"threads": threads} if threads else {}, "resources": {"num_cpus": 1}}

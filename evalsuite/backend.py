@@ -35,10 +35,13 @@ class Capabilities(BaseModel):
     loglikelihoods: bool = False  # multiple-choice scoring (prompt log-probabilities)
     generate: bool = False
     execute: bool = False  # runs programs (the code-execution sandbox)
+    prompt_logprobs: bool = False  # per-token log-probabilities of a prompt (``prompt_logprobs``; serve's echo)
     exact_recompute: bool = False  # can recompute items in full precision (``loglikelihoods_exact``)
     reduced_precision: bool = False  # this configuration computes in reduced precision (not exact)
     # With reduced precision: how many items the runner recomputes exactly to measure agreement (0: none).
     agreement_sample: int = 0
+    # Why a capability is missing and how to get it (capability -> text), shown in the runner's refusal.
+    notes: dict[str, str] = {}
 
 
 class Backend(Protocol):

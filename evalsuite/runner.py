@@ -205,9 +205,11 @@ def _compute_method(task: Task, backend):
     if needed is None:
         raise ConfigError(f"task {task.name!r} has output type {task.output_type!r}; known: {', '.join(COMPUTE_METHODS)}")
     if not getattr(backend.capabilities, needed, False):
+        note = backend.capabilities.notes.get(needed)
         raise ConfigError(
-            f"task {task.name!r} needs {needed!r}, which backend {backend.name!r} does not provide "
-            f"(its capabilities: {backend.capabilities.model_dump()}); choose a backend that does"
+            f"task {task.name!r} needs {needed!r}, which backend {backend.name!r} does not provide"
+            + (f": {note}" if note else f" (its capabilities: {backend.capabilities.model_dump(exclude={'notes'})}); "
+               "choose a backend that does")
         )
     return getattr(backend, needed)
 

@@ -188,9 +188,9 @@ class MultipleChoiceTask(Task):
         self.prompt = spec.prompts[prompt_name]
         if self.params.shots and not spec.fewshot_split:
             raise ConfigError(f"{spec.name} has no few-shot split, so shots must be 0 (got {self.params.shots})")
+        self.renderer = mc_variants.check_variant(self.params)
         self.data_folder = self._locate()
         self._rows: dict[tuple[str, str], list[MCRow]] = {}
-        self.renderer = mc_variants.check_variant(self.params)
         if self.params.mode == "generate":
             self.output_type, self.result_type = "generation", GenerationResult
 

@@ -87,7 +87,7 @@ class HFBackend:
             device=self._device_name,
         )
         self.capabilities = Capabilities(
-            loglikelihoods=True, generate=True, exact_recompute=True, reduced_precision=reduced,
+            loglikelihoods=True, generate=True, prompt_logprobs=True, exact_recompute=True, reduced_precision=reduced,
             agreement_sample=config.agreement_sample if reduced else 0,
         )
         self.scorer = MultipleChoiceScorer(self.model, self.tokenizer, config, self.device, self.max_length, self._encode)
@@ -160,6 +160,10 @@ class HFBackend:
             for i, result in zip(indices, batch):
                 results[i] = result
         return results
+
+    def prompt_logprobs(self, token_ids: list[int], top: int = 0) -> tuple[list[float | None], list[list[tuple[int, float]] | None]]:
+        """Per-token log-probabilities of a prompt (``None`` first) and the ``top`` likeliest tokens at each position."""
+        return self.scorer.prompt_logprobs(token_ids, top)
 
     # -- generation -------------------------------------------------------------
 

@@ -148,7 +148,10 @@ class OpenAIBackend:
             backend="openai", dtype="remote", device=self.url,
         )
         self.tokenizer, self.tokenizer_problem = self._load_tokenizer()
-        self.capabilities = Capabilities(generate=True, loglikelihoods=self.tokenizer is not None)
+        self.capabilities = Capabilities(
+            generate=True, loglikelihoods=self.tokenizer is not None,
+            notes={} if self.tokenizer is not None else {"loglikelihoods": self.tokenizer_problem},
+        )
 
     def _load_tokenizer(self):
         """The served model's tokenizer and ``None``, or ``None`` and why there is none.
@@ -318,8 +321,11 @@ class OpenAIBackend:
         echoed continuation tokens' log-probabilities. An item with a failed option
         is an :class:`ItemFailure`.
         """
-        if self.tokenizer is None:
-            raise ConfigError(f"the openai backend cannot score multiple choice: {self.tokenizer_problem}")
+        if self.tokenizer is None:  # checked here, not when the first result is asked for
+            raise ConfigError(f"the openai backend cannot score multiple-choice log-likelihoods: {self.tokenizer_problem}")
+        return self._score(requests)
+
+    def _score(self, requests: list[MultipleChoiceRequest]) -> Iterator[tuple[list[int], list[MultipleChoiceResult | ItemFailure]]]:
         window = self.config.max_length or 2**62
         items = prepare(requests, lambda texts: self.tokenizer(texts)["input_ids"], single_token_fast_path=False,
                         max_length=window - 1, truncation=self.config.truncation)

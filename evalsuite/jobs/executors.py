@@ -42,6 +42,10 @@ class Resources(StrictModel):
     num_gpus: float = Field(0, ge=0, description="GPUs per cell (fractions share a GPU).")
     memory: int | None = Field(None, gt=0, description="Bytes of RAM reserved per cell (Ray's memory resource).")
 
+    def overridden_by(self, other: Resources | None) -> Resources:
+        """These resources with the fields ``other`` sets (a task's own) taking precedence."""
+        return self.model_copy(update={k: getattr(other, k) for k in other.model_fields_set}) if other else self
+
     def ray_options(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
@@ -184,8 +188,12 @@ class RayExecutor:
         ray = import_ray()
         backend_class = BACKENDS.get(context.backend)
         # Validated and built here, before any worker starts (a typo costs nothing; the registries are not thread-safe).
-        jobs = [(cell, backend_config(context.backend, context.model_options(cell)),
-                 get_task(cell.spec.task)(cell.spec.params, context.data)) for cell in cells]
+        jobs = []
+        for cell in cells:
+            # An absolute model path: a worker's working directory is not the driver's.
+            options = {**context.model_options(cell), "model": str(cell.path.resolve())}
+            task = get_task(cell.spec.task)(cell.spec.params, context.data)
+            jobs.append((cell, backend_config(context.backend, options), task))
         started_here = not ray.is_initialized()
         if started_here:
             ray.init(address=self.address, include_dashboard=False)

@@ -41,7 +41,7 @@ class GridTask(StrictModel):
     name: str = Field(description="Run folder name, e.g. mmlu-5shot.")
     task: str = Field(description="Registered task name or task .yaml file.")
     params: dict[str, Any] = Field(default_factory=dict, description="Task parameters, as -T would give them.")
-    resources: Resources | None = Field(None, description="This task's cells' resources; fields given here override the suite's.")
+    resources: Resources | None = Field(None, description="Resources of this task's cells; fields set here override the suite's.")
 
 
 class Suite(StrictModel):
@@ -101,12 +101,8 @@ def run_grid(
     each cell holds where the executor places cells, a task's own overriding them.
     """
     resources = resources or Resources()
-    cells = [
-        Cell(checkpoint, Path(path), spec,
-             resources.model_copy(update={k: getattr(spec.resources, k) for k in spec.resources.model_fields_set})
-             if spec.resources else resources)
-        for checkpoint, path in checkpoints.items() for spec in tasks
-    ]
+    cells = [Cell(checkpoint, Path(path), spec, resources.overridden_by(spec.resources))
+             for checkpoint, path in checkpoints.items() for spec in tasks]
     context = GridContext(data, store, Path(out), backend, backend_options or {}, progress, max_retries)
     yield from (executor or InProcessExecutor()).run(cells, context)
 
@@ -124,11 +120,13 @@ def run_suite(suite_path: str | Path, out: str | Path, store_path: str | Path, e
         for run in run_grid({c.name: c for c in checkpoints}, suite.tasks, data, store, out,
                             backend_options=suite.backend, executor=chosen, resources=suite.resources,
                             max_retries=suite.max_retries):
-            say(f"{run.checkpoint} {run.name}: {headline(run.record)}; {run.record.timings.items_computed} computed, "
-                f"{run.record.timings.items_from_store} from the store" + (f", {run.attempts} attempts" if run.attempts > 1 else ""))
+            timings = run.record.timings
+            retried = f", {run.attempts} attempts" if run.attempts > 1 else ""
+            say(f"{run.checkpoint} {run.name}: {headline(run.record)}; {timings.items_computed} computed, "
+                f"{timings.items_from_store} from the store{retried}")
             runs.append(run)
-    order = {(c.name, t.name): i for i, (c, t) in enumerate((c, t) for c in checkpoints for t in suite.tasks)}
-    runs.sort(key=lambda r: order[(r.checkpoint, r.name)])
+    order = [(c.name, t.name) for c in checkpoints for t in suite.tasks]  # cells finish in any order on a cluster
+    runs.sort(key=lambda r: order.index((r.checkpoint, r.name)))
     summary = {
         "suite": suite.name, "executor": chosen.name, "checkpoints": [c.name for c in checkpoints],
         "runs": [_run_summary(r) for r in runs],

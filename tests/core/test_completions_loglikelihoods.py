@@ -130,7 +130,7 @@ def test_loglikelihoods_need_a_tokenizer_and_say_what_to_set(data_dir, tmp_path)
     assert not backend.capabilities.loglikelihoods and backend.capabilities.generate
     assert "set -B tokenizer=" in backend.tokenizer_problem
     task = get_task("mmlu")({"subjects": ["anatomy"], "limit": 1}, data=DataRoots.from_root(data_dir))
-    with pytest.raises(ConfigError, match="needs 'loglikelihoods'"):
+    with pytest.raises(ConfigError, match="needs 'loglikelihoods'.*set -B tokenizer="):
         with ResultStore(tmp_path / "s.sqlite") as store:
             evaluate(task, backend, store, out_dir=tmp_path / "run")
     with pytest.raises(ConfigError, match="-B tokenizer: could not load tokenizer"):

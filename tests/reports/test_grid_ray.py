@@ -35,6 +35,8 @@ CRASH_MARKER_ENV = "EVALSUITE_TEST_CRASH_MARKER"
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A 2-CPU Ray instance listening on 127.0.0.1 only; workers inherit the crash marker's path."""
+    if "ray" in sys.modules:
+        pytest.skip("ray was imported before this module could make its local node listen on 127.0.0.1 only")
     # Read when ray is imported: the node then advertises and binds the loopback address only.
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ[CRASH_MARKER_ENV] = str(tmp_path_factory.mktemp("crash") / "worker-died")
@@ -72,7 +74,12 @@ def test_the_ray_grid_gives_the_in_process_summary(suite, ray_cluster, tmp_path)
     assert [(r["checkpoint"], r["name"]) for r in remote["runs"]] == [
         ("alpha", "mmlu"), ("alpha", "ceval"), ("beta", "mmlu"), ("beta", "ceval")]
     assert [r["scores"]["overall"]["n"] for r in remote["runs"]] == [10, 5, 10, 5]
-    assert remote["runs"] == local["runs"]  # scores, items computed, attempts: all equal
+    # The copies share a fingerprint, so which cell computes and which reads the store depends on the schedule.
+    def scores(summary: dict) -> list:
+        return [(r["checkpoint"], r["name"], r["task"], r["scores"], r["attempts"]) for r in summary["runs"]]
+
+    assert scores(remote) == scores(local)
+    assert remote["items_computed"] + remote["items_from_store"] == local["items_computed"] + local["items_from_store"] == 30
     for run in remote["runs"]:
         record = json.loads((tmp_path / "ray" / run["checkpoint"] / run["name"] / "results.json").read_text())
         assert record["scores"] == run["scores"] and record["store"] == str(tmp_path / "ray" / "store.sqlite")
