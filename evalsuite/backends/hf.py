@@ -141,8 +141,18 @@ class HFBackend:
         return 2048
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        kwargs = {} if self.config.add_bos_token is None else {"add_special_tokens": self.config.add_bos_token}
-        return self.tokenizer(texts, **kwargs)["input_ids"]
+        """Token ids as lm-eval's ``tok_encode``: the tokenizer's own special tokens, except that a text
+        already starting with the prefix token (BOS, else EOS; e.g. a rendered chat template) gets none."""
+        if self.config.add_bos_token is not None:
+            return self.tokenizer(texts, add_special_tokens=self.config.add_bos_token)["input_ids"]
+        prefix_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        prefix = self.tokenizer.decode(prefix_id) if prefix_id is not None else ""
+        marked = [bool(prefix) and text.startswith(prefix) for text in texts]
+        if not any(marked):
+            return self.tokenizer(texts)["input_ids"]
+        plain = iter(self.tokenizer([t for t, m in zip(texts, marked) if not m])["input_ids"] if not all(marked) else [])
+        bare = iter(self.tokenizer([t for t, m in zip(texts, marked) if m], add_special_tokens=False)["input_ids"])
+        return [next(bare) if m else next(plain) for m in marked]
 
     def close(self) -> None:
         """Nothing to release: the weights are freed with the backend object."""
@@ -190,7 +200,7 @@ class HFBackend:
                     "use a chat checkpoint, or -T chat_template=false to send the raw prompt text"
                 )
             text = self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
-            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            return self._encode([text])[0]
         return self._encode([request.prompt])[0]
 
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
