@@ -85,7 +85,9 @@ def test_hf_backend_declares_what_it_does(tiny_model):
 
     backend = load_backend("hf", {"model": str(tiny_model)})
     assert type(backend) is BACKENDS.get("hf") and backend.name == "hf" and backend.Config is HFConfig
-    assert backend.capabilities == Capabilities(loglikelihoods=True, generate=True, exact_recompute=True)
+    assert backend.capabilities == Capabilities(
+        loglikelihoods=True, generate=True, exact_recompute=True, prompt_logprobs=True
+    )
     assert load_backend("hf", {"model": str(tiny_model), "autocast": "bfloat16"}).capabilities.reduced_precision
 
 
