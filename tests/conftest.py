@@ -54,3 +54,41 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(
         tmp_path_factory.mktemp("tiny") / "model", _corpus(), size="1m", vocab_size=4000, initializer_range=0.2
     )
+
+
+@pytest.fixture(scope="session")
+def start_serve():
+    """``with start_serve(model, *extra_args) as url:`` runs `evalsuite serve` on a free 127.0.0.1 port
+    (served name ``tiny``, one thread) and yields its ``/v1`` URL once ``/models`` answers."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from contextlib import contextmanager
+
+    import httpx
+
+    @contextmanager
+    def serve(model, *extra_args: str):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        command = [str(Path(sys.executable).parent / "evalsuite"), "serve", "--model", str(model), "--name", "tiny",
+                   "--port", str(port), "--threads", "1", *extra_args]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.time() + 90
+        try:
+            while time.time() < deadline:
+                try:
+                    if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.3)
+                assert process.poll() is None, process.stderr.read().decode()
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+    return serve

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,36 +15,13 @@ from evalsuite.backends import load_backend
 from evalsuite.errors import ConfigError
 from evalsuite.task import MultipleChoiceRequest
 
-EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 CASES = {"mmlu": ["anatomy", "high_school_geography"], "ceval": ["accountant", "high_school_chinese"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(tiny_model):
-    port = _free_port()
-    process = subprocess.Popen(
-        [EVALSUITE, "serve", "--model", str(tiny_model), "--name", "tiny", "--port", str(port), "--threads", "1",
-         "--max-waiting", "64"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-        assert process.poll() is None, process.stderr.read().decode()
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+def served(tiny_model, start_serve):
+    with start_serve(tiny_model, "--max-waiting", "64") as url:
+        yield url
 
 
 def _samples(folder: Path) -> dict[tuple[str, int], dict]:

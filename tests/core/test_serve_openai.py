@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -27,12 +26,6 @@ from evalsuite.task import GenerationRequest, GenerationResult, SamplingConfig, 
 EVALSUITE = str(Path(sys.executable).parent / "evalsuite")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chat_model(tiny_model, tmp_path_factory) -> Path:
     """The tiny model with a chat template, as the trainer's checkpoints have."""
@@ -49,24 +42,9 @@ def chat_model(tiny_model, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served(chat_model):
-    port = free_port()
-    process = subprocess.Popen(
-        [EVALSUITE, "serve", "--model", str(chat_model), "--name", "tiny", "--port", str(port), "--threads", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-        assert process.poll() is None, process.stderr.read().decode()
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+def served(chat_model, start_serve):
+    with start_serve(chat_model) as url:
+        yield url
 
 
 def test_served_model_answers_the_openai_protocol(served):
