@@ -7,6 +7,9 @@ projects print for the same file:
 
 - AlpacaEval: soft win rate = mean(preference - 1) and the discrete win rate,
   standard errors with ddof=1 (``alpaca_eval.metrics``).
+- Length-controlled win rate (AlpacaEval only): alpaca_eval's GLM
+  (:mod:`evalsuite.metrics.judging.length_control`); ``length_controlled_v1``
+  with the reference table ``df_gamed.csv``, ``length_controlled_minimal`` without.
 - FastChat: a row with ``error`` in either order is dropped; a tie in the
   original order or a disagreement between the orders is a tie; a model's win
   rate pools every row it plays in, both turns together (``show_result.py``,
@@ -19,6 +22,7 @@ Unparseable verdicts are kept in ``judgments.jsonl``, counted, and excluded from
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +33,8 @@ from evalsuite.errors import ConfigError, DataError
 from evalsuite.files import atomic_write_text
 from evalsuite.jsonl import write_jsonl
 from evalsuite.metrics.judging import (
-    FLIP, WIN_RATE_CI, bradley_terry, longer_answer_win_share, position_bias, soft_win_rate, win_rate,
+    FLIP, LC_CI, WIN_RATE_CI, DifficultyTable, LengthControlled, bradley_terry, length_controlled_win_rate,
+    longer_answer_win_share, position_bias, read_difficulty_table, soft_win_rate, win_rate,
 )
 from evalsuite.metrics.resampling import Resampling
 from evalsuite.provenance import sha256_file
@@ -80,12 +85,40 @@ class LengthBiasStats(BaseModel):
     length_unit: str = "characters"
 
 
+class LengthControlledStats(BaseModel):
+    """A length-controlled win rate (fraction), its GLM and interval; see ``metrics.judging.length_control``."""
+
+    value: float | None
+    standard_error: float | None  # alpaca_eval's lc_standard_error: SE of the predicted preferences
+    ci: tuple[float | None, float | None] | None  # bootstrap over comparisons, GLM refitted per resample
+    coefficients: dict[str, float]
+    regularization_c: float
+    glm: str
+    win_rate: float | None  # the uncontrolled soft win rate it is compared with
+    extreme_change: bool
+    n: int
+    n_fit: int
+    unparseable: int
+    length_unit: str
+    signature: str
+
+
+def lc_stats(lc: LengthControlled) -> LengthControlledStats:
+    """The record form of a :class:`LengthControlled` (NaN -> None)."""
+    fields = {k: getattr(lc, k) for k in LengthControlledStats.model_fields}
+    fields.update(value=_f(lc.value), standard_error=_f(lc.standard_error), win_rate=_f(lc.win_rate),
+                  ci=None if lc.ci is None else (_f(lc.ci[0]), _f(lc.ci[1])))
+    return LengthControlledStats(**fields)
+
+
 class ModelSummary(BaseModel):
     model: str
     win_rate: WinRateStats
     soft: SoftWinRateStats | None = None
     position_bias: PositionBiasStats | None = None
     length_bias: LengthBiasStats | None = None
+    length_controlled: LengthControlledStats | None = None  # AlpacaEval
+    length_controlled_error: str | None = None  # why there is none (e.g. too few comparisons)
     per_opponent: dict[str, WinRateStats] = {}
     per_turn: dict[str, WinRateStats] = {}  # MT-Bench; FastChat's table pools both turns
 
@@ -172,12 +205,28 @@ def _sides(judgments: list[Judgment], baseline: str | None) -> dict[str, list[tu
     return {m: v for m, v in sides.items() if m != baseline}
 
 
-def _model_summary(model: str, plays: list, fmt: str, resampling: Resampling) -> ModelSummary:
+def _length_controlled(judgments: list[Judgment], table: DifficultyTable | None, resampling: Resampling):
+    """The LC win rate of one model against the baseline, or why it has none (unmatched instructions raise)."""
+    lc_boot = dataclasses.replace(resampling, n_boot=min(resampling.n_boot, LC_CI.n_boot))
+    try:
+        lc = length_controlled_win_rate(
+            [j.preference for j in judgments], [j.opponent_chars for j in judgments], [j.model_chars for j in judgments],
+            instructions=[j.item for j in judgments], table=table, resampling=lc_boot)
+    except DataError as exc:
+        if table is not None and "not in the difficulty table" in str(exc):
+            raise
+        return None, str(exc)
+    return lc_stats(lc), None
+
+
+def _model_summary(model: str, plays: list, fmt: str, resampling: Resampling,
+                   table: DifficultyTable | None = None) -> ModelSummary:
     own = [j for j, _, _ in plays]
     summary = ModelSummary(model=model, win_rate=_win_stats([o for _, _, o in plays], resampling))
     if fmt == "alpaca_eval":
         summary.soft = _soft_stats(own)
         summary.length_bias = _length_stats(own)
+        summary.length_controlled, summary.length_controlled_error = _length_controlled(own, table, resampling)
         return summary
     summary.position_bias = _position_stats(own)
     for opp in sorted({o for _, o, _ in plays}):
@@ -204,10 +253,10 @@ def _bradley_terry(judgments: list[Judgment], resampling: Resampling) -> tuple[B
 
 def summarize(
     judgments: list[Judgment], *, fmt: str, source: str | Path, baseline: str | None, skipped: int,
-    resampling: Resampling = WIN_RATE_CI,
+    resampling: Resampling = WIN_RATE_CI, lc_table: DifficultyTable | None = None,
 ) -> JudgeImportResult:
-    """The typed results record for imported judgments; Bradley-Terry uses at most 200 of the resamples."""
-    models = {model: _model_summary(model, plays, fmt, resampling)
+    """The typed results record for imported judgments; Bradley-Terry and LC use at most 200 of the resamples."""
+    models = {model: _model_summary(model, plays, fmt, resampling, lc_table)
               for model, plays in sorted(_sides(judgments, baseline).items())}
     bt, bt_error = _bradley_terry(judgments, resampling)
     signatures = {"win_rate": win_rate([], resampling=resampling).signature}
@@ -223,23 +272,40 @@ def summarize(
     )
 
 
+def read_lc_table(table: str | Path, instructions: str | Path) -> DifficultyTable:
+    """AlpacaEval's ``df_gamed.csv`` with the instruction list (a JSON list of ``{instruction}`` objects or strings)."""
+    try:
+        items = json.loads(Path(instructions).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{instructions}: cannot read the instruction list as JSON ({exc})") from exc
+    texts = [i.get("instruction") if isinstance(i, dict) else i for i in items] if isinstance(items, list) else None
+    if texts is None or not all(isinstance(t, str) for t in texts):
+        raise DataError(f"{instructions}: expected a JSON list of instruction strings or objects with 'instruction'")
+    return read_difficulty_table(table, texts)
+
+
 def import_judgments(
-    path: str | Path, fmt: str, *, baseline: str | None = None, resampling: Resampling = WIN_RATE_CI
+    path: str | Path, fmt: str, *, baseline: str | None = None, resampling: Resampling = WIN_RATE_CI,
+    lc_table: DifficultyTable | None = None,
 ) -> tuple[JudgeImportResult, list[Judgment]]:
     """Read a judgment file of format ``fmt`` (``alpaca_eval`` or ``mt_bench``) and summarize it.
 
     Returns the record and the judgments it was computed from; a file with no
-    comparison (involving the baseline) is an error.
+    comparison (involving the baseline) is an error. ``lc_table`` (AlpacaEval
+    only) makes the length-controlled win rate AlpacaEval 2's ``length_controlled_v1``.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if lc_table is not None and fmt != "alpaca_eval":
+        raise ConfigError("a length-control difficulty table applies to AlpacaEval annotations only")
     if fmt == "alpaca_eval":
         judgments, baseline, skipped = read_alpaca_eval(path, baseline)
     else:
         judgments, skipped = read_mt_bench(path, baseline)
     if not judgments:
         raise DataError(f"{path}: no comparisons" + (f" involving the baseline {baseline!r}" if baseline else ""))
-    result = summarize(judgments, fmt=fmt, source=path, baseline=baseline, skipped=skipped, resampling=resampling)
+    result = summarize(judgments, fmt=fmt, source=path, baseline=baseline, skipped=skipped, resampling=resampling,
+                       lc_table=lc_table)
     return result, judgments
 
 

@@ -5,7 +5,10 @@ tie; win rate = (wins + 0.5 ties) / n. Per pair of runs and judge (and, with
 several judges, over all of them, ``judge == "all"``): the win rate with a
 bootstrap interval, the share of order-inconsistent pairs (position bias) and
 how often the longer answer won (length bias); with three or more runs,
-Bradley–Terry strengths over every judge's verdicts.
+Bradley–Terry strengths over every judge's verdicts. Each pair also gets
+alpaca_eval's length-controlled win rate (its ``length_controlled_minimal`` GLM
+on word lengths: our prompts have no published instruction difficulty), with
+its coefficients and a bootstrap interval over prompts.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from evalsuite.errors import DataError
+from evalsuite.metrics.judging.length_control import LC_CI
 from evalsuite.metrics.resampling import Resampling
+from evalsuite.reports.judge_import import LengthControlledStats, lc_stats
 from evalsuite.reports.judge_runs import JudgeRun, JudgesRecord, counts, judgments, read_judge_runs, write_combined
 from evalsuite.results import provenance, register_result_kind
 
@@ -35,6 +40,8 @@ class PairStats(BaseModel):
     unparseable_or_failed: int
     order_inconsistent_share: float | None
     longer_answer_win_share: float | None
+    length_controlled: LengthControlledStats | None = None
+    length_controlled_error: str | None = None  # why there is none (too few parsed pairs, equal lengths)
 
 
 class PairwiseResult(JudgesRecord):
@@ -56,7 +63,7 @@ def _split_key(key: str, run_pairs: list[list[str]]) -> dict[str, Any]:
     raise DataError(f"request key {key!r} names no pair of the runs judged ({run_pairs})")
 
 
-def _pair_rows(run: JudgeRun) -> dict[str, dict[str, Any]]:
+def pair_rows(run: JudgeRun) -> dict[str, dict[str, Any]]:
     """Per judged pair: the runs, both orders' outcomes for the candidate (None: unparseable or failed), the lengths."""
     from evalsuite.metrics.judging.pairwise import combine_orders
 
@@ -73,6 +80,20 @@ def _pair_rows(run: JudgeRun) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def _length_controlled(rows: list[dict[str, Any]], resampling: Resampling) -> tuple[LengthControlledStats | None, str | None]:
+    from evalsuite.metrics.judging.length_control import length_controlled_win_rate, outcome_preferences
+
+    boot = Resampling(ci=True, n_boot=min(resampling.n_boot, LC_CI.n_boot), confidence=resampling.confidence,
+                      seed=resampling.seed)
+    try:
+        lc = length_controlled_win_rate(outcome_preferences([r["combined"] for r in rows]),
+                                        [r["len_baseline"] for r in rows], [r["len_candidate"] for r in rows],
+                                        resampling=boot, length_unit="words")
+    except DataError as exc:
+        return None, str(exc)
+    return lc_stats(lc), None
+
+
 def _stats(base: str, cand: str, judge: str, rows: list[dict[str, Any]], resampling: Resampling) -> PairStats:
     from evalsuite.metrics.judging.pairwise import longer_answer_win_share, position_bias, win_rate
 
@@ -81,11 +102,13 @@ def _stats(base: str, cand: str, judge: str, rows: list[dict[str, Any]], resampl
     bias = position_bias([r["first"] for r in rows], [r["second"] for r in rows])
     length = longer_answer_win_share(combined, [r["len_candidate"] for r in rows], [r["len_baseline"] for r in rows])
     finite = lambda x: None if x is None or x != x else float(x)  # noqa: E731  (NaN -> None)
+    lc, lc_error = _length_controlled(rows, resampling)
     return PairStats(
         baseline=base, candidate=cand, judge=judge, win_rate=finite(w.value), standard_error=finite(w.standard_error),
         ci=None if w.ci is None or w.n == 0 else (float(w.ci[0]), float(w.ci[1])), wins=w.wins, ties=w.ties,
         losses=w.losses, n=w.n, unparseable_or_failed=w.unparseable,
         order_inconsistent_share=finite(bias.share_inconsistent), longer_answer_win_share=finite(length.share_longer_wins),
+        length_controlled=lc, length_controlled_error=lc_error,
     )
 
 
@@ -105,7 +128,7 @@ def combine_pairwise(out: str | Path, judges: list[str]) -> PairwiseResult:
     runs = read_judge_runs(out, judges, "judge-pairwise")
     meta, params = runs[0].metadata, runs[0].params
     resampling = Resampling(ci=True, n_boot=params["n_boot"], seed=params["seed"])
-    by_judge = {run.judge: list(_pair_rows(run).values()) for run in runs}
+    by_judge = {run.judge: list(pair_rows(run).values()) for run in runs}
     pairs = []
     for base, cand in meta["run_pairs"]:
         pooled = []

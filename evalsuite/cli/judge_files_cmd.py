@@ -24,6 +24,10 @@ def add_subcommands(sub) -> None:
     imp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for intervals (default: 1000)")
     imp.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
     imp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    imp.add_argument("--lc-table", help="AlpacaEval's df_gamed.csv: length control as AlpacaEval 2 (length_controlled_v1); "
+                     "without it the minimal GLM (length and intercept only)")
+    imp.add_argument("--lc-instructions", help="the instruction list df_gamed.csv indexes (JSON), e.g. "
+                     "judging/alpaca_eval_instructions.json")
     imp.set_defaults(func=run_import)
 
     sheet = sub.add_parser("export-sheet", help="blind rating sheet (CSV + self-contained HTML form) for human raters")
@@ -48,26 +52,42 @@ def _pct(x: float | None) -> str:
 
 def run_import(args: argparse.Namespace) -> int:
     from evalsuite.metrics.resampling import Resampling
-    from evalsuite.reports.judge_import import import_judgments, write_run
+    from evalsuite.errors import ConfigError
+    from evalsuite.reports.judge_import import import_judgments, read_lc_table, write_run
 
+    if (args.lc_table is None) != (args.lc_instructions is None):
+        raise ConfigError("--lc-table and --lc-instructions go together: the table indexes that instruction list")
+    table = read_lc_table(args.lc_table, args.lc_instructions) if args.lc_table else None
     resampling = Resampling(ci=True, n_boot=args.n_boot, confidence=args.confidence, seed=args.seed)
-    result, judgments = import_judgments(args.file, args.format, baseline=args.baseline, resampling=resampling)
+    result, judgments = import_judgments(args.file, args.format, baseline=args.baseline, resampling=resampling,
+                                         lc_table=table)
     write_run(args.out, result, judgments)
     print(f"{result.format}: {result.records} records, {result.unparseable} unparseable (excluded)"
           + (f", {result.skipped_without_baseline} without the baseline (skipped)" if result.skipped_without_baseline else "")
           + (f"; baseline {result.baseline}" if result.baseline else ""))
     header = f"{'model':<32} {'win rate':>9} {'± se':>6} {'95% CI':>15} {'W/T/L':>13}"
-    header += f" {'soft':>7} {'± se':>6}" if result.format == "alpaca_eval" else f" {'order-inconsistent':>19}"
+    header += f" {'soft':>7} {'± se':>6} {'LC':>7} {'± se':>6}" if result.format == "alpaca_eval" else f" {'order-inconsistent':>19}"
     print(header)
     for name, m in sorted(result.models.items(), key=lambda kv: -(kv[1].win_rate.win_rate or 0)):
         w = m.win_rate
         ci = "-" if w.ci is None else f"[{_pct(w.ci[0])}, {_pct(w.ci[1])}]"
         line = f"{name:<32} {_pct(w.win_rate):>9} {_pct(w.standard_error):>6} {ci:>15} {f'{w.wins}/{w.ties}/{w.losses}':>13}"
         if m.soft is not None:
+            lc = m.length_controlled
             line += f" {_pct(m.soft.soft_win_rate):>7} {_pct(m.soft.standard_error):>6}"
+            line += f" {_pct(lc.value if lc else None):>7} {_pct(lc.standard_error if lc else None):>6}"
         elif m.position_bias is not None:
             line += f" {_pct(m.position_bias.share_inconsistent):>18}%"
         print(line)
+    for name, m in sorted(result.models.items()):
+        lc = m.length_controlled
+        if lc is not None:
+            ci = "-" if lc.ci is None else f"[{_pct(lc.ci[0])}, {_pct(lc.ci[1])}]"
+            coef = ", ".join(f"{k} {v:+.3f}" for k, v in lc.coefficients.items())
+            print(f"LC {name}: {lc.glm}, {ci} bootstrap CI, coefficients {coef}"
+                  + (" (far from the raw win rate: check the fit)" if lc.extreme_change else ""))
+        elif m.length_controlled_error:
+            print(f"LC {name}: not fitted ({m.length_controlled_error})")
     if result.bradley_terry_error:
         print(f"Bradley-Terry not fitted: {result.bradley_terry_error}")
     print(f"wrote {args.out}/results.json and {args.out}/judgments.jsonl")

@@ -21,14 +21,17 @@ Values are fractions in [0, 1]; AlpacaEval and FastChat print them x100.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from evalsuite.errors import DataError
 from evalsuite.metrics.bootstrap import mean_ci, percentile_interval, unit_weights
-from evalsuite.metrics.judging.bradley_terry_fit import credit_matrix, fit_bradley_terry, log_likelihood
+from evalsuite.metrics.judging.bradley_terry_fit import (
+    STYLE_FEATURES, strongly_connected, credit_matrix, design_log_likelihood, fit_bradley_terry, fit_logistic,
+    log_likelihood, style_design,
+)
 from evalsuite.metrics.resampling import Resampling
 from evalsuite.metrics.result import make_signature
 
@@ -254,6 +257,9 @@ class BradleyTerry:
     on the Elo-like scale that Chatbot Arena prints (1000 + 400 log10 odds).
     Bootstrap resamples in which some model won or lost everything have no
     finite estimate; they are skipped and counted in ``n_boot_failed``.
+    With style control, strengths are net of the style covariates, whose
+    coefficients (per standard deviation of Arena's normalised difference) are
+    in ``style_coefficients``; constant features are dropped and listed in ``style_dropped``.
     """
 
     models: tuple[str, ...]
@@ -266,21 +272,21 @@ class BradleyTerry:
     log_likelihood: float
     n_boot_failed: int
     signature: str
+    style_coefficients: dict[str, float] | None = None
+    style_ci: dict[str, tuple[float, float]] | None = None
+    style_dropped: tuple[str, ...] = ()
 
     def win_probability(self, a: str, b: str) -> float:
         return 1.0 / (1.0 + math.exp(self.strengths[b] - self.strengths[a]))
 
 
-def bradley_terry(
-    comparisons: Iterable[tuple[str, str, str | None]], *, resampling: Resampling = BRADLEY_TERRY_CI
-) -> BradleyTerry:
-    """Bradley-Terry strengths of every model in ``(model_a, model_b, outcome for a)`` comparisons.
+Style = tuple[Mapping[str, float], Mapping[str, float]]
 
-    Ties count as half a win for each side. Confidence intervals are seeded
-    percentile bootstraps over comparisons, as ``resampling`` says.
-    """
-    rows = list(comparisons)
-    parsed = []
+
+def _parse_comparisons(rows: list, style: Sequence[Style] | None) -> tuple[list, list]:
+    if style is not None and len(style) != len(rows):
+        raise DataError(f"got {len(style)} style pairs for {len(rows)} comparisons; give one (style_a, style_b) each")
+    parsed, parsed_style = [], []
     for idx, row in enumerate(rows):
         if len(row) != 3:
             raise DataError(f"comparison {idx} is {row!r}; expected (model_a, model_b, outcome)")
@@ -290,39 +296,89 @@ def bradley_terry(
             raise DataError(f"comparison {idx} pits {a!r} against itself; a comparison needs two different models")
         if o is not None:
             parsed.append((a, b, o))
+            if style is not None:
+                missing = [f for f in STYLE_FEATURES if f not in style[idx][0] or f not in style[idx][1]]
+                if missing:
+                    raise DataError(f"comparison {idx}: style features {missing} missing; give {STYLE_FEATURES}")
+                parsed_style.append([[float(s[f]) for f in STYLE_FEATURES] for s in style[idx]])
+    return parsed, parsed_style
+
+
+def _style_fitter(i, j, score, k, parsed_style):
+    """(fit(weights) -> (strengths, style coefficients, iterations, log-likelihood), kept feature names)."""
+    arr = np.array(parsed_style, dtype=float).reshape(len(i), 2, len(STYLE_FEATURES))
+    covariates, keep = style_design(arr[:, 0], arr[:, 1])
+    x = np.zeros((len(i), k - 1 + covariates.shape[1]))
+    rows = np.arange(len(i))
+    for col, sign in ((i, 1.0), (j, -1.0)):
+        mask = col > 0  # model 0 is the reference level
+        x[rows[mask], col[mask] - 1] = sign
+    x[:, k - 1:] = covariates
+
+    def fit(weights):
+        credit = credit_matrix(i, j, score, weights, k)
+        if not strongly_connected(credit):
+            fit_bradley_terry(credit)  # raises the infinite-strengths error
+        beta, iterations = fit_logistic(x, score, weights)
+        strengths = np.r_[0.0, beta[:k - 1]]
+        return strengths - strengths.mean(), beta[k - 1:], iterations, design_log_likelihood(beta, x, score, weights)
+
+    return fit, tuple(f for f, kept in zip(STYLE_FEATURES, keep) if kept)
+
+
+def bradley_terry(
+    comparisons: Iterable[tuple[str, str, str | None]], *, resampling: Resampling = BRADLEY_TERRY_CI,
+    style: Sequence[Style] | None = None,
+) -> BradleyTerry:
+    """Bradley-Terry strengths of every model in ``(model_a, model_b, outcome for a)`` comparisons.
+
+    Ties count as half a win for each side. Confidence intervals are seeded
+    percentile bootstraps over comparisons, as ``resampling`` says. ``style``
+    (one ``(features of a's answer, features of b's answer)`` per comparison,
+    see :func:`style_features`) adds Chatbot Arena's style covariates.
+    """
+    rows = list(comparisons)
+    parsed, parsed_style = _parse_comparisons(rows, style)
     models = tuple(sorted({a for a, _, _ in parsed} | {b for _, b, _ in parsed}))
     index = {m: i for i, m in enumerate(models)}
     i = np.array([index[a] for a, _, _ in parsed], dtype=np.int64)
     j = np.array([index[b] for _, b, _ in parsed], dtype=np.int64)
     score = np.array([SCORE[o] for _, _, o in parsed])
-    w = credit_matrix(i, j, score, np.ones(len(parsed)), len(models))
-    beta, iterations = fit_bradley_terry(w)
+    if style is None:
+        def fit(weights):
+            w = credit_matrix(i, j, score, weights, len(models))
+            beta, iterations = fit_bradley_terry(w)
+            return beta, np.zeros(0), iterations, log_likelihood(beta, w)
+        kept: tuple[str, ...] = ()
+    else:
+        if len(models) < 2:
+            raise DataError(f"Bradley-Terry needs comparisons between at least 2 models, got {len(models)}")
+        fit, kept = _style_fitter(i, j, score, len(models), parsed_style)
+    beta, gamma, iterations, ll = fit(np.ones(len(parsed)))
 
     r = resampling
-    intervals = None
+    intervals = style_ci = None
     failed = 0
     if r.ci:
-        samples = np.full((r.n_boot, len(models)), np.nan)
+        samples = np.full((r.n_boot, len(models) + len(kept)), np.nan)
         for b, weights in enumerate(unit_weights(len(parsed), r.n_boot, r.seed)):
-            wb = credit_matrix(i, j, score, weights.astype(float), len(models))
             try:
-                samples[b] = fit_bradley_terry(wb)[0]
+                samples[b] = np.r_[fit(weights.astype(float))[:2]]
             except DataError:
                 failed += 1
         intervals = {m: percentile_interval(samples[:, k], r.confidence) for k, m in enumerate(models)}
+        style_ci = {f: percentile_interval(samples[:, len(models) + k], r.confidence) for k, f in enumerate(kept)}
 
     strengths = {m: float(beta[k]) for k, m in enumerate(models)}
     return BradleyTerry(
-        models=models,
-        strengths=strengths,
-        ci=intervals,
+        models=models, strengths=strengths, ci=intervals,
         ratings={m: 1000 + 400 * s / math.log(10) for m, s in strengths.items()},
-        n_comparisons=len(parsed),
-        unparseable=len(rows) - len(parsed),
-        iterations=iterations,
-        log_likelihood=log_likelihood(beta, w),
+        n_comparisons=len(parsed), unparseable=len(rows) - len(parsed), iterations=iterations, log_likelihood=ll,
         n_boot_failed=failed,
         signature=make_signature(
-            "bradley_terry", ties="half", fit="newton", centre="mean0", ci=r.label(), seed=r.seed if r.ci else None
-        ),
+            "bradley_terry", ties="half", fit="newton", centre="mean0", style="arena-v1" if style is not None else None,
+            ci=r.label(), seed=r.seed if r.ci else None),
+        style_coefficients=None if style is None else {f: float(g) for f, g in zip(kept, gamma)},
+        style_ci=style_ci if style is not None else None,
+        style_dropped=tuple(f for f in STYLE_FEATURES if f not in kept) if style is not None else (),
     )
