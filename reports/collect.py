@@ -29,10 +29,14 @@ JUDGING = "_judging"
 COLUMNS = ["checkpoint", "task", "metric", "value", "ci_low", "ci_high", "n"]
 
 
-def task_label(record: RunResult) -> str:
-    """How a run is named in tables and comparisons: the task, and its shots when it has them."""
-    shots = record.task.params_resolved.get("shots")
-    return record.task.name + (f"/{shots}-shot" if shots is not None else "")
+def task_label(record: RunResult, run_name: str | None = None) -> str:
+    """The one name of a run's task in tables, comparisons, ``summary.json``, history and ``fail_on`` rules.
+
+    A run in a folder of runs (``ROOT/<checkpoint>/<run>``, what a suite, the
+    demo and nightly write) is named by its folder, which is the suite's task
+    name (``mmlu-5shot``); a run directory on its own by its task (``mmlu``).
+    """
+    return run_name or record.task.name
 
 
 def headline_metrics(modes: tuple[str, ...] = names.MODES) -> list[str]:
@@ -49,7 +53,7 @@ class Run:
 
     @property
     def task_label(self) -> str:
-        return task_label(self.record)
+        return task_label(self.record, self.name)
 
     def samples(self) -> list[dict[str, Any]]:
         path = self.folder / "samples.jsonl"

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evalsuite.errors import ConfigError, DataError
+from evalsuite.errors import DataError
 from evalsuite.escape import html_text, markdown_text
 from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
+from evalsuite.metrics.clustered import bootstrap_p, paired_cluster_deltas, unit_label
+from evalsuite.metrics.resampling import Resampling
+from evalsuite.metrics.result import make_signature
 from evalsuite.registry import METRICS
 from evalsuite.reports.collect import task_label
 from evalsuite.results import RunResult, load_run
@@ -37,6 +39,7 @@ class RunData:
     folder: Path
     record: RunResult
     samples: list[dict[str, Any]]
+    run_name: str | None = None
 
     @property
     def key(self) -> str:
@@ -45,7 +48,7 @@ class RunData:
 
     @property
     def label(self) -> str:
-        return task_label(self.record)
+        return task_label(self.record, self.run_name)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Comparison:
     only_in_b: int = 0
     p_adjusted: float = float("nan")
     significant: bool = False
+    se: float = float("nan")
+    signature: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -97,7 +102,7 @@ class CompareResult:
 
 
 def load_runs(path: str | Path) -> list[RunData]:
-    """One run directory, or every run directory directly inside ``path``."""
+    """One run directory, or every run directory directly inside ``path`` (then named by its folder: the suite's task name)."""
     folder = Path(path)
     if not folder.exists():
         raise DataError(f"{folder}: no such run directory")
@@ -110,7 +115,7 @@ def load_runs(path: str | Path) -> list[RunData]:
         samples_path = run / "samples.jsonl"
         if not samples_path.is_file():
             raise DataError(f"{run}: samples.jsonl is missing; paired tests need the per-item records")
-        runs.append(RunData(run, record, read_jsonl(samples_path)))
+        runs.append(RunData(run, record, read_jsonl(samples_path), None if run == folder else run.name))
     return runs
 
 
@@ -119,10 +124,14 @@ def _bootstrap_means(diff: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     return diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
 
 
-def _paired_bootstrap(diff: np.ndarray, n_boot: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
-    means = _bootstrap_means(diff, n_boot, seed)
+def _interval(means: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     tail = (1 - confidence) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def _signature(test: str, n_boot: int, cluster_by: str | None) -> str:
+    return make_signature("compare", test=test, ci=Resampling(ci=True, n_boot=n_boot).label(),
+                          resample=unit_label(cluster_by).replace(":", "="))
 
 
 def mcnemar_p(a: np.ndarray, b: np.ndarray) -> tuple[float, str, dict[str, int]]:
@@ -160,12 +169,14 @@ def _compare_accuracy(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Co
         x = np.array([index_a[k] for k in items])
         y = np.array([index_b[k] for k in items])
         p, test, table = mcnemar_p(x, y)
+        means = _bootstrap_means(y.astype(float) - x.astype(float), n_boot, seed)
         comparisons.append(
             Comparison(
                 task=a.label, metric=metric, a=float(x.mean()), b=float(y.mean()), delta=float(y.mean() - x.mean()),
-                ci=_paired_bootstrap(y.astype(float) - x.astype(float), n_boot, seed), p_value=p, test=test,
+                ci=_interval(means), p_value=p, test=test,
                 n_paired=len(items), only_in_a=only_a if metric == names.ACCURACY else 0,
-                only_in_b=only_b if metric == names.ACCURACY else 0, details=table,
+                only_in_b=only_b if metric == names.ACCURACY else 0, se=float(means.std(ddof=1)),
+                signature=_signature(test, n_boot, None), details=table,
             )
         )
     return comparisons
@@ -176,40 +187,59 @@ def _per_prompt_value(metric: str, texts: list[str]) -> float:
     return float(METRICS.get(metric)(texts).value)
 
 
-def _bootstrap_p(diff: np.ndarray, n_boot: int, seed: int) -> float:
-    """Two-sided paired-bootstrap p-value for a mean difference of zero (percentile method)."""
-    means = _bootstrap_means(diff, n_boot, seed)
-    if np.all(diff == 0):
-        return 1.0
-    tail = min(np.mean(means <= 0), np.mean(means >= 0))
-    # A bootstrap cannot resolve p below 1/n_boot; never report 0.
-    return float(min(1.0, max(2 * tail, 1.0 / n_boot)))
+def _by_prompt(run: RunData) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for sample in run.samples:
+        groups.setdefault(str(sample["prompt_id"]), []).append(sample["response"])
+    return groups
+
+
+def _compare_lengths(a: RunData, b: RunData, prompts_a: dict, prompts_b: dict, n_boot: int, seed: int) -> Comparison:
+    """Mean response length over all responses, the paired bootstrap resampling whole prompts (several samples each)."""
+    from evalsuite.metrics.diversity.ngrams import as_encoded
+
+    order = [(side, p) for side, groups in (("a", prompts_a), ("b", prompts_b)) for p in groups]
+    texts = [t for side, groups in (("a", prompts_a), ("b", prompts_b)) for p in groups for t in groups[p]]
+    lengths = iter(as_encoded(texts).lengths.astype(float))  # one tokenizer for both runs
+    values: dict[str, dict[str, list[float]]] = {"a": {}, "b": {}}
+    for side, prompt in order:
+        groups = prompts_a if side == "a" else prompts_b
+        values[side][prompt] = [next(lengths) for _ in groups[prompt]]
+    delta, deltas = paired_cluster_deltas(values["a"], values["b"], Resampling(ci=True, n_boot=n_boot, seed=seed))
+    shared = sorted(values["a"].keys() & values["b"].keys())
+    mean = {side: float(np.mean([v for p in shared for v in values[side][p]])) for side in values}
+    return Comparison(
+        task=a.label, metric=names.qualified("length", "across"), a=mean["a"], b=mean["b"], delta=delta,
+        ci=_interval(deltas), p_value=bootstrap_p(deltas, n_boot), test="paired-cluster-bootstrap", n_paired=len(shared),
+        only_in_a=len(prompts_a.keys() - prompts_b.keys()), only_in_b=len(prompts_b.keys() - prompts_a.keys()),
+        se=float(deltas.std(ddof=1)), signature=_signature("paired-cluster-bootstrap", n_boot, "prompt"),
+        details={"mode": "mean over all responses", "responses_a": sum(map(len, values["a"].values())),
+                 "responses_b": sum(map(len, values["b"].values()))},
+    )
 
 
 def _compare_diversity(a: RunData, b: RunData, n_boot: int, seed: int) -> list[Comparison]:
-    """Per-prompt within-prompt diversity, paired by prompt id, with a paired bootstrap over prompts."""
-    def by_prompt(run: RunData) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = {}
-        for sample in run.samples:
-            groups.setdefault(str(sample["prompt_id"]), []).append(sample["response"])
-        return {k: v for k, v in groups.items() if len(v) >= 2}
-
-    prompts_a, prompts_b = by_prompt(a), by_prompt(b)
+    """Per-prompt within-prompt diversity paired by prompt id, and the mean response length clustered by prompt."""
+    groups_a, groups_b = _by_prompt(a), _by_prompt(b)
+    prompts_a = {k: v for k, v in groups_a.items() if len(v) >= 2}
+    prompts_b = {k: v for k, v in groups_b.items() if len(v) >= 2}
     shared = sorted(prompts_a.keys() & prompts_b.keys())
-    if not shared:
-        return []
     comparisons = []
-    for metric in names.HEADLINE:
+    for metric in names.HEADLINE if shared else ():
         x = np.array([_per_prompt_value(metric, prompts_a[p]) for p in shared])
         y = np.array([_per_prompt_value(metric, prompts_b[p]) for p in shared])
         diff = y - x
+        means = _bootstrap_means(diff, n_boot, seed)
         comparisons.append(Comparison(
-            task=a.label, metric=metric, a=float(x.mean()), b=float(y.mean()), delta=float(diff.mean()),
-            ci=_paired_bootstrap(diff, n_boot, seed), p_value=_bootstrap_p(diff, n_boot, seed),
+            task=a.label, metric=names.qualified(metric, "within"), a=float(x.mean()), b=float(y.mean()),
+            delta=float(diff.mean()), ci=_interval(means), p_value=bootstrap_p(means, n_boot),
             test="paired-bootstrap-prompts", n_paired=len(shared),
             only_in_a=len(prompts_a.keys() - prompts_b.keys()), only_in_b=len(prompts_b.keys() - prompts_a.keys()),
+            se=float(means.std(ddof=1)), signature=_signature("paired-bootstrap-prompts", n_boot, "prompt"),
             details={"mode": "within-prompt, mean over prompts"},
         ))
+    if groups_a.keys() & groups_b.keys():
+        comparisons.append(_compare_lengths(a, b, groups_a, groups_b, n_boot, seed))
     return comparisons
 
 
@@ -244,37 +274,8 @@ def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot:
     )
 
 
-_RULE = re.compile(r"^\s*(?P<name>[^<>\s]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>[-+]?\d*\.?\d+(?:e[-+]?\d+)?)\s*$")
-
-
-def parse_fail_on(spec: str) -> list[tuple[str, str, float]]:
-    """``"mmlu.acc<-0.01,ceval.acc<-0.02"`` -> rules on the delta (b − a) of named comparisons."""
-    rules = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        match = _RULE.match(part)
-        if not match:
-            raise ConfigError(f"--fail-on: cannot read {part!r}; expected NAME<VALUE such as mmlu.acc<-0.01")
-        rules.append((match["name"], match["op"], float(match["value"])))
-    return rules
-
-
-def failed_rules(result: CompareResult, rules: list[tuple[str, str, float]]) -> list[str]:
-    """Rules whose named delta crosses its threshold; a rule naming nothing compared is an error."""
-    ops = {"<": lambda d, v: d < v, "<=": lambda d, v: d <= v, ">": lambda d, v: d > v, ">=": lambda d, v: d >= v}
-    failures = []
-    for name, op, value in rules:
-        matches = [c for c in result.comparisons
-                   if name in (c.name, c.metric, c.name.split("/")[0] + "." + c.metric)]
-        if not matches:
-            known = ", ".join(sorted({c.name for c in result.comparisons})) or "(none)"
-            raise ConfigError(f"--fail-on names {name!r}, which was not compared; compared: {known}")
-        for c in matches:
-            if ops[op](c.delta, value):
-                failures.append(f"{c.name}: delta {c.delta:+.4f} {op} {value:g}")
-    return failures
-
-
-def to_json(result: CompareResult) -> str:
+def to_json(result: CompareResult, verdicts: list | None = None) -> str:
+    """The comparison (and, given ``verdicts`` of :mod:`evalsuite.reports.gates`, every gate's verdict) as JSON."""
     def clean(value):
         if isinstance(value, float) and not math.isfinite(value):
             return None
@@ -282,6 +283,8 @@ def to_json(result: CompareResult) -> str:
 
     payload = result.to_dict()
     payload["comparisons"] = [{k: clean(v) for k, v in c.items()} for c in payload["comparisons"]]
+    if verdicts is not None:
+        payload["gates"] = [v.to_dict() for v in verdicts]
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
@@ -305,7 +308,11 @@ def _unmatched(result: CompareResult, text=str) -> list[str]:
     return [f"{side.replace('_', ' ')}: {', '.join(map(text, getattr(result, side)))}" for side in UNMATCHED if getattr(result, side)]
 
 
-def to_markdown(result: CompareResult) -> str:
+def _gate_lines(verdicts: list | None) -> list[str]:
+    return [("FAIL " if v.failed else "pass ") + v.message for v in verdicts or []]
+
+
+def to_markdown(result: CompareResult, verdicts: list | None = None) -> str:
     """The comparison as Markdown: one line per table row, every name escaped."""
     lines = [f"**{markdown_text(result.b)}** vs **{markdown_text(result.a)}** (alpha {result.alpha}, Holm-corrected)", ""]
     lines.append("| " + " | ".join(HEADER) + " |")
@@ -313,15 +320,17 @@ def to_markdown(result: CompareResult) -> str:
     for row in _rows(result):
         lines.append("| " + " | ".join(map(markdown_text, row)) + " |")
     lines += [f"\n{line}" for line in _unmatched(result, markdown_text)]
+    lines += [f"\n{markdown_text(line)}" for line in _gate_lines(verdicts)]
     return "\n".join(lines) + "\n"
 
 
-def to_html(result: CompareResult) -> str:
+def to_html(result: CompareResult, verdicts: list | None = None) -> str:
     """The comparison as a self-contained HTML page, every name escaped."""
     head = "".join(f"<th>{html_text(h)}</th>" for h in HEADER)
     body = "".join("<tr>" + "".join(f"<td>{html_text(cell)}</td>" for cell in row) + "</tr>" for row in _rows(result))
     title = html_text(f"{result.b} vs {result.a}")
     notes = "".join(f"<p>{line}</p>" for line in _unmatched(result, html_text))
+    notes += "".join(f"<p>{html_text(line)}</p>" for line in _gate_lines(verdicts))
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
         f"<h1>{title}</h1><p>alpha {html_text(result.alpha)}, Holm-corrected</p>"

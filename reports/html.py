@@ -10,6 +10,7 @@ Markdown.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -184,8 +185,13 @@ def _frame(rows: dict[str, dict[str, Any]], index: str) -> pd.DataFrame:
 
 
 def build_report(root: str | Path, out: str | Path, baseline: str | None = None, checkpoints_dir: str | Path | None = None,
-                 history: pd.DataFrame | None = None, title: str = "evalsuite report") -> Path:
-    """Write ``out`` (an .html file) and, beside it, the plots (PNG, SVG) and tables (CSV, Markdown)."""
+                 history: pd.DataFrame | None = None, title: str = "evalsuite report",
+                 extra_sections: Sequence[str] = ()) -> Path:
+    """Write ``out`` (an .html file) and, beside it, the plots (PNG, SVG) and tables (CSV, Markdown).
+
+    ``extra_sections`` are HTML blocks the caller has already escaped (nightly's gate verdicts and power
+    plan), placed after the summary table.
+    """
     root, out = Path(root), Path(out)
     assets = out.parent
     assets.mkdir(parents=True, exist_ok=True)
@@ -206,6 +212,7 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
                 f"<b>{html_text(baseline)}</b>. ▲/▼: significantly better/worse than the baseline in a paired test "
                 "(McNemar, Holm-corrected over all comparisons of that checkpoint; accuracy tasks only).</p>",
                 "<h2>Summary</h2>", _table(wide[key_metrics] if key_metrics else wide, markers)]
+    sections += list(extra_sections)
     sections += ["<h2>Plots</h2>", *_figures(frame, runs, judging, assets, checkpoints_dir, history)]
     sections.append("<h2>Per task</h2>")
     for task in dict.fromkeys(frame.task):

@@ -51,6 +51,7 @@ COMMAND_MODULES = [
     "evalsuite.cli.parity_cmd",
     "evalsuite.cli.report_cmd",
     "evalsuite.cli.nightly_cmd",
+    "evalsuite.cli.plan_cmd",
     "evalsuite.cli.grid_cmd",
     "evalsuite.cli.train_cmd",
     "evalsuite.cli.metrics_cmd",

@@ -15,22 +15,31 @@ def add_parser(subparsers):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--fail-on", metavar="RULES",
-        help='exit 1 when a delta (b - a) crosses a threshold, e.g. "mmlu.acc<-0.01,ceval.acc<-0.02"',
+        help='exit 1 when a rule on a delta (b - a) fails, e.g. "mmlu.acc<-0.01" (threshold crossed and Holm-significant), '
+             '"mmlu.acc<-0.01@point", "mmlu.acc<-0.01@ci", "mmlu.acc~0.01" (must not move: equivalence)',
     )
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args) -> int:
-    from evalsuite.reports.compare import compare, failed_rules, parse_fail_on, print_table, to_html, to_json, to_markdown
+    from evalsuite.reports.compare import compare, print_table, to_html, to_json, to_markdown
+    from evalsuite.reports.gates import evaluate, parse_fail_on
 
-    rules = parse_fail_on(args.fail_on) if args.fail_on else []
+    rules = parse_fail_on(args.fail_on)
+    if any(rule.mode == "history" for rule in rules):
+        from evalsuite.errors import ConfigError
+
+        raise ConfigError("--fail-on: history rules compare with earlier nights and belong in a nightly suite's fail_on")
     result = compare(args.a, args.b, alpha=args.alpha, n_boot=args.n_boot, seed=args.seed)
+    verdicts = evaluate(result, rules, against=str(args.a))
     if args.format == "table":
         print_table(result)
+        for verdict in verdicts:
+            print(("FAIL " if verdict.failed else "pass ") + verdict.message)
     else:
-        sys.stdout.write({"md": to_markdown, "json": to_json, "html": to_html}[args.format](result))
-    failures = failed_rules(result, rules)
+        sys.stdout.write({"md": to_markdown, "json": to_json, "html": to_html}[args.format](result, verdicts))
+    failures = [v for v in verdicts if v.failed]
     for failure in failures:
-        print(f"regression: {failure}", file=sys.stderr)
+        print(f"regression: {failure.message}", file=sys.stderr)
     return 1 if failures else 0

@@ -22,6 +22,8 @@ def run(args) -> int:
     summary = run_night(args.suite, args.out, night=args.night, say=print, executor=args.executor, address=args.address)
     print(f"night {summary['night']}: {summary['items_computed']} items computed, {summary['items_from_store']} from the store; "
           f"previous night: {summary['previous_night'] or 'none'}; report: {summary['report']}")
+    for warning in summary["gate_warnings"]:
+        print(f"warning: {warning}")
     for regression in summary["regressions"]:
-        print(f"regression: {regression}")
+        print(f"regression: {regression['message']}")
     return EXIT_REGRESSION if summary["regressions"] else EXIT_OK

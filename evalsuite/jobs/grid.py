@@ -49,7 +49,10 @@ class Suite(StrictModel):
     checkpoints: list[str] = Field(description="Checkpoint directories or glob patterns (relative to the suite file).")
     tasks: list[GridTask]
     baseline: str | None = Field(None, description="Checkpoint folder name the others are compared with.")
-    fail_on: str | None = Field(None, description='Regression thresholds on deltas, e.g. "mmlu.acc<-0.01,ceval.acc<-0.02".')
+    fail_on: str | list[str | dict[str, Any]] | None = Field(None, description=(
+        'Regression gates on deltas, named <task>.<metric> with the task names above: "mmlu-5shot.acc<-0.01,ceval-0shot.acc<-0.02" '
+        '(threshold crossed and Holm-significant), NAME<VALUE@point|@ci|@history:7, NAME~MARGIN (must not move), '
+        'or a list of such strings or of {rule, mode, nights, z} mappings.'))
     data_dir: str | None = Field(None, description="Data root holding benchmarks/ and judging/ (default: $EVALSUITE_DATA_DIR).")
     backend: dict[str, Any] = Field(default_factory=dict, description="Extra hf backend options (threads, batch_size, ...).")
     resources: Resources = Field(default_factory=Resources, description="What each cell holds on a cluster (--executor ray).")
@@ -72,7 +75,24 @@ def load_suite(path: str | Path) -> tuple[Suite, list[Path]]:
         raise ConfigError(f"{path}: checkpoint folder names must be unique (they name the runs), got {folder_names}")
     if suite.baseline and suite.baseline not in folder_names:
         raise ConfigError(f"{path}: baseline {suite.baseline!r} is not among the checkpoints {folder_names}")
+    _check_rules(path, suite)
     return suite, checkpoints
+
+
+def _check_rules(path: Path, suite: Suite) -> None:
+    """fail_on rules parse, and each names a task of the suite (``mmlu-5shot.acc``) or a bare metric (``acc``)."""
+    from evalsuite.reports.gates import parse_fail_on
+
+    try:
+        rules = parse_fail_on(suite.fail_on)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    tasks = [t.name for t in suite.tasks]
+    for rule in rules:
+        task, dot, _ = rule.name.partition(".")
+        if dot and task not in tasks and task not in names.LABELS:
+            raise ConfigError(f"{path}: fail_on rule {rule} names task {task!r}; the suite's tasks are {', '.join(tasks)} "
+                              f"(write <task>.<metric>, e.g. {tasks[0]}.{names.ACCURACY})")
 
 
 def suite_data(suite: Suite) -> DataRoots:

@@ -30,9 +30,11 @@ from evalsuite.errors import LockBusyError
 from evalsuite.files import atomic_write_text
 from evalsuite.jobs.executors import Executor, make_executor
 from evalsuite.jobs.grid import Suite, load_suite, run_grid, suite_data
+from evalsuite.jobs.plan import plan_for, plan_html
 from evalsuite.metrics import names
 from evalsuite.reports.collect import headline_metrics, load_tree, summary_frame
-from evalsuite.reports.compare import compare, failed_rules, parse_fail_on
+from evalsuite.reports.compare import compare
+from evalsuite.reports.gates import GateRule, Verdict, evaluate, history_verdict, parse_fail_on, valid_history_names
 from evalsuite.reports.html import build_report
 from evalsuite.store import ResultStore
 
@@ -88,10 +90,10 @@ def _evaluate(suite: Suite, checkpoints: list[Path], data: DataRoots, store: Res
     return computed, from_store
 
 
-def _compare(suite: Suite, checkpoints: list[Path], rules: list[tuple[str, str, float]], nights: Path, night: str,
-             previous: str | None) -> tuple[list[str], dict[str, Any]]:
-    """Each checkpoint against its previous night and the baseline: (regressions, comparisons by checkpoint)."""
-    regressions: list[str] = []
+def _compare(suite: Suite, checkpoints: list[Path], rules: list[GateRule], nights: Path, night: str,
+             previous: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each checkpoint against its previous night and the baseline: (every gate verdict, comparisons by checkpoint)."""
+    verdicts: list[dict[str, Any]] = []
     comparisons: dict[str, Any] = {}
     for checkpoint in checkpoints:
         targets = []
@@ -101,12 +103,47 @@ def _compare(suite: Suite, checkpoints: list[Path], rules: list[tuple[str, str, 
             targets.append(("baseline", nights / night / suite.baseline))
         for kind, reference in targets:
             result = compare(reference, nights / night / checkpoint.name, n_boot=1000)
-            regressions += [f"{checkpoint.name} vs {kind}: {f}" for f in failed_rules(result, rules)]
+            verdicts += [_verdict(checkpoint.name, v) for v in evaluate(result, rules, against=kind)]
             comparisons.setdefault(checkpoint.name, {})[kind] = [
-                {"name": c.name, "delta": c.delta, "ci": list(c.ci), "p_adjusted": c.p_adjusted, "significant": c.significant}
+                {"name": c.name, "delta": c.delta, "ci": list(c.ci), "p_adjusted": c.p_adjusted, "significant": c.significant,
+                 "signature": c.signature}
                 for c in result.comparisons
             ]
-    return regressions, comparisons
+    return verdicts, comparisons
+
+
+def _verdict(checkpoint: str, verdict: Verdict) -> dict[str, Any]:
+    return {"checkpoint": checkpoint, **verdict.to_dict(), "message": f"{checkpoint}: {verdict.message}"}
+
+
+def history_verdicts(rows: list[tuple[str, str, str, str, float | None]], night: str, rules: list[GateRule]) -> list[dict[str, Any]]:
+    """History rules on the store's history rows (night, checkpoint, task, metric, value): tonight against earlier nights."""
+    chosen = [r for r in rules if r.mode == "history"]
+    if not chosen:
+        return []
+    series: dict[tuple[str, str], dict[str, float | None]] = {}
+    for row_night, checkpoint, task, metric, value in rows:
+        series.setdefault((checkpoint, f"{task}.{metric}"), {})[row_night] = value
+    valid_history_names(chosen, {name for _, name in series})
+    verdicts = []
+    for (checkpoint, name), values in sorted(series.items()):
+        if night not in values:
+            continue
+        earlier = [values[n] for n in sorted(values) if n < night]
+        for rule in (r for r in chosen if r.matches(name, name.split(".", 1)[-1])):
+            verdict = history_verdict(rule, name, earlier, values[night])
+            if verdict is not None:
+                verdicts.append(_verdict(checkpoint, verdict))
+    return verdicts
+
+
+def gates_html(verdicts: list[dict[str, Any]]) -> str:
+    """The report's gate section: one escaped line per verdict, failures first."""
+    from evalsuite.escape import html_text
+
+    ordered = sorted(verdicts, key=lambda v: not v["failed"])
+    lines = "".join(f"<p class='note'>{'FAIL' if v['failed'] else 'pass'} {html_text(v['message'])}</p>" for v in ordered)
+    return "<h2>Regression gates</h2>" + (lines or "<p class='note'>no fail_on rules</p>")
 
 
 def _trend(store: ResultStore, suite: str) -> pd.DataFrame:
@@ -121,7 +158,7 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
               address: str | None = None) -> dict[str, Any]:
     """Run one night of ``suite_path`` into ``out`` on ``executor``; return the summary (also written as summary.json)."""
     suite, checkpoints = load_suite(suite_path)
-    rules = parse_fail_on(suite.fail_on) if suite.fail_on else []
+    rules = parse_fail_on(suite.fail_on)
     data = suite_data(suite)
     chosen = make_executor(executor, address)
     out = Path(out)
@@ -133,15 +170,21 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
         with ResultStore(out / "results.sqlite") as store:
             computed, from_store = _evaluate(suite, checkpoints, data, store, night, nights / night, chosen, say)
             trend = _trend(store, suite.name)
+            verdicts = history_verdicts(store.history(suite.name), night, rules)
         earlier = sorted(p.name for p in nights.iterdir() if p.is_dir() and p.name < night)
         previous = earlier[-1] if earlier else None
-        regressions, comparisons = _compare(suite, checkpoints, rules, nights, night, previous)
+        found, comparisons = _compare(suite, checkpoints, rules, nights, night, previous)
+        verdicts = found + verdicts
+        plan = plan_for(suite, nights / night, None, 0.05, 0.8)
+        for warning in plan.warnings:
+            say(f"warning: {warning}")
         report = build_report(nights / night, out / "report" / "index.html", baseline=suite.baseline, history=trend,
-                              title=f"{suite.name}: {night}")
+                              title=f"{suite.name}: {night}", extra_sections=[gates_html(verdicts), plan_html(plan)])
         summary = {
             "suite": suite.name, "night": night, "previous_night": previous, "checkpoints": [c.name for c in checkpoints],
-            "items_computed": computed, "items_from_store": from_store, "regressions": regressions,
-            "comparisons": comparisons, "report": str(report), "seconds": round(time.perf_counter() - started, 1),
+            "items_computed": computed, "items_from_store": from_store,
+            "regressions": [v for v in verdicts if v["failed"]], "gates": verdicts, "gate_warnings": plan.warnings,
+            "plan": plan.to_dict(), "comparisons": comparisons, "report": str(report), "seconds": round(time.perf_counter() - started, 1),
         }
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary

@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 
 from evalsuite.errors import ConfigError
-from evalsuite.reports.compare import compare, mcnemar_p, parse_fail_on
+from evalsuite.reports.compare import compare, mcnemar_p
+from evalsuite.reports.gates import GateRule, parse_fail_on
 from evalsuite.results import RunResult, TaskSpec, Timings, provenance
 from evalsuite.scores import DiversityScores
 from evalsuite.tasks.multiple_choice import aggregate_accuracy
@@ -48,7 +49,7 @@ def outcomes(seed: int, n: int = 400, p: float = 0.6) -> dict[tuple[str, int], b
 def test_identical_runs_nothing_significant(tmp_path):
     base = outcomes(0)
     result = compare(write_run(tmp_path / "a", base), write_run(tmp_path / "b", base), n_boot=200)
-    assert {c.name for c in result.comparisons} == {"mmlu/0-shot.acc", "mmlu/0-shot.acc[Humanities]", "mmlu/0-shot.acc[STEM]"}
+    assert {c.name for c in result.comparisons} == {"mmlu.acc", "mmlu.acc[Humanities]", "mmlu.acc[STEM]"}
     assert all(c.delta == 0 and not c.significant and c.p_value == 1.0 for c in result.comparisons)
 
 
@@ -64,7 +65,8 @@ def test_planted_five_point_drop_is_flagged_and_fails_the_gate(tmp_path):
     assert overall.delta == pytest.approx(-0.05)
     assert overall.significant and overall.ci[1] < 0
     gate = subprocess.run([EVALSUITE, "compare", str(a), str(b), "--fail-on", "mmlu.acc<-0.01"], capture_output=True, text=True)
-    assert gate.returncode == 1 and "regression: mmlu/0-shot.acc: delta -0.0500" in gate.stderr
+    assert gate.returncode == 1 and "regression: mmlu.acc vs " in gate.stderr
+    assert "rule mmlu.acc<-0.01@significant [significant]: delta -0.0500, CI [" in gate.stderr
     same = subprocess.run([EVALSUITE, "compare", str(a), str(a), "--fail-on", "mmlu.acc<-0.01", "--format", "json"], capture_output=True, text=True)
     assert same.returncode == 0 and json.loads(same.stdout)["comparisons"][0]["delta"] == 0
 
@@ -106,7 +108,7 @@ def test_bootstrap_ci_agrees_with_the_normal_approximation(tmp_path):
 
 
 def test_fail_on_syntax_errors():
-    assert parse_fail_on("mmlu.acc<-0.01, ceval.acc<=-0.02") == [("mmlu.acc", "<", -0.01), ("ceval.acc", "<=", -0.02)]
+    assert parse_fail_on("mmlu.acc<-0.01, ceval.acc<=-0.02") == [GateRule("mmlu.acc", "<", -0.01), GateRule("ceval.acc", "<=", -0.02)]
     with pytest.raises(ConfigError, match="cannot read 'mmlu.acc=-1'"):
         parse_fail_on("mmlu.acc=-1")
 
@@ -138,10 +140,10 @@ def test_diversity_drop_is_flagged_with_a_paired_bootstrap_over_prompts(tmp_path
     a = write_generation_run(tmp_path / "a", varied)
     b = write_generation_run(tmp_path / "b", template)
     result = compare(a, b, n_boot=500)
-    d2 = next(c for c in result.comparisons if c.metric == "distinct_2")
+    d2 = next(c for c in result.comparisons if c.metric == "distinct_2.within")
     expected = np.mean([distinct_n(template[p], 2).value - distinct_n(varied[p], 2).value for p in varied])
     assert d2.delta == pytest.approx(expected) and d2.delta < 0 and d2.significant and d2.n_paired == 40
-    sb = next(c for c in result.comparisons if c.metric == "self_bleu_4")
+    sb = next(c for c in result.comparisons if c.metric == "self_bleu_4.within")
     assert sb.delta > 0 and sb.significant
-    gate = subprocess.run([EVALSUITE, "compare", str(a), str(b), "--fail-on", "distinct_2<-0.02"], capture_output=True, text=True)
-    assert gate.returncode == 1 and "regression: generate.distinct_2" in gate.stderr
+    gate = subprocess.run([EVALSUITE, "compare", str(a), str(b), "--fail-on", "distinct_2.within<-0.02"], capture_output=True, text=True)
+    assert gate.returncode == 1 and "regression: generate.distinct_2.within vs " in gate.stderr

@@ -21,7 +21,7 @@ SUITE = """
 name: tiny-nightly
 checkpoints: ["ckpt/*"]
 baseline: alpha
-fail_on: "mmlu.acc<-0.5"
+fail_on: "mmlu-0shot.acc<-0.5"
 tasks:
   - name: mmlu-0shot
     task: mmlu

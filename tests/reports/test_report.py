@@ -128,9 +128,9 @@ def _unescaped_pipes(line: str) -> int:
 def test_hostile_names_are_safe_in_every_output(tmp_path):
     root = tmp_path / "runs"
     names = [MATH, *FORMULAS, "<i onclick=x>&amp;'\""]  # a folder name holds no slash
-    task = "=cmd|' /C calc'!A0 $x$"
+    run = "=cmd|' -C calc'!A0 $x$"  # a run is labelled by its folder (the suite's task name)
     for k, name in enumerate(names):
-        accuracy_run(root / name / "mmlu", [True] * (20 + 5 * k) + [False] * 30, task=task, subject="$x^2$ <script>s</script>")
+        accuracy_run(root / name / run, [True] * (20 + 5 * k) + [False] * 30, task="mmlu", subject="$x^2$ <script>s</script>")
     generation_run(root / MATH / "generate", ["a\u2028b", "half \ud800 surrogate", "$5 and $6"], 0.5)
     out = build_report(root, tmp_path / "site" / "index.html", baseline=MATH)
     page = _Elements()
@@ -141,7 +141,7 @@ def test_hostile_names_are_safe_in_every_output(tmp_path):
     assert sum(tag == "b" for tag, _ in page.tags) == 1 + 3  # the baseline, and the checkpoint over each of the 3 answers
     assert not any(name.startswith("on") for _, attrs in page.tags for name, _ in attrs)
     text = "".join(page.text)
-    assert "<i onclick=x>&amp;'\"" in text and task in text and MATH in text  # the subject is in the heatmap only
+    assert "<i onclick=x>&amp;'\"" in text and run in text and MATH in text  # the subject is in the heatmap only
     assert "a\u2028b" in text and "half \ufffd surrogate" in text
     pngs = sorted((tmp_path / "site").glob("*.png"))
     assert len(pngs) >= 4 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
