@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from evalsuite.errors import DataError
 from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
-from evalsuite.reports import judge_pairwise, judge_runs  # noqa: F401  (register the judging record kinds read below)
+from evalsuite.reports import judge_audit, judge_pairwise, judge_runs, mt_bench_single  # noqa: F401  (register the judging record kinds read below)
 from evalsuite.results import RunResult, load_result
 from evalsuite.scores import AccuracyScores, DiversityScores
 

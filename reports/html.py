@@ -23,6 +23,8 @@ from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
 from evalsuite.reports import plots
 from evalsuite.reports.collect import JUDGING, Run, headline_metrics, load_tree, subject_frame, summary_frame, wide_table
+from evalsuite.reports.judge_audit import JudgeAudit
+from evalsuite.reports.judge_audit import html_section as audit_section
 from evalsuite.reports.judge_pairwise import PairwiseResult
 from evalsuite.reports.judge_runs import PanelResult
 from evalsuite.scores import DiversityScores
@@ -129,9 +131,11 @@ def _figures(frame: pd.DataFrame, runs: list[Run], judging: dict[str, BaseModel]
             safe = task.replace("/", "_")
             figures.append(_img(plots.save(plots.heatmap(table, f"{task}: accuracy per subject"), assets / f"heatmap_{safe}"), f"{task} per subject"))
     _, panel = _first(judging, PanelResult)
-    if panel is not None and panel.scores:  # no scores when no verdict could be parsed
-        radar_scores = {label: {d: v.mean for d, v in dims.items()} for label, dims in panel.scores.items()}
-        fig = plots.radar(radar_scores, (panel.rubric["scale_min"], panel.rubric["scale_max"]), "judge rubric means")
+    scores, title = (panel.scores, "judge rubric means") if panel is not None and panel.scores else (
+        (panel.probability_scores, "judge rubric means (probability-weighted)") if panel is not None else (None, ""))
+    if scores:  # no parsed scores when no verdict could be parsed; then the probability-weighted ones
+        radar_scores = {label: {d: v.mean for d, v in dims.items()} for label, dims in scores.items()}
+        fig = plots.radar(radar_scores, (panel.rubric["scale_min"], panel.rubric["scale_max"]), title)
         figures.append(_img(plots.save(fig, assets / "rubric_radar"), "rubric dimensions"))
     if checkpoints_dir is not None:
         logs = {p.parent.name: p for p in sorted(Path(checkpoints_dir).glob("*/train_log.jsonl"))}
@@ -156,6 +160,7 @@ def _judging_sections(root: Path, judging: dict[str, BaseModel]) -> tuple[list[s
         sections += ["<h2>Judge panel</h2>", _table(_frame(rows, "run")),
                      f"<p class='note'>{counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded, "
                      f"never guessed), {counts['failed']} failed. Judges: {html_text(', '.join(j['name'] for j in panel.judges))}.</p>"]
+        sections += _probability_section(panel)
     _, pairwise = _first(judging, PairwiseResult)
     if pairwise is not None:
         rows = {f"{p.candidate} vs {p.baseline} ({p.judge})": {
@@ -164,7 +169,23 @@ def _judging_sections(root: Path, judging: dict[str, BaseModel]) -> tuple[list[s
             "order-inconsistent": "n/a" if p.order_inconsistent_share is None else f"{p.order_inconsistent_share:.2f}",
             "unparseable or failed": p.unparseable_or_failed} for p in pairwise.pairs}
         sections += ["<h2>Pairwise judging (both orders)</h2>", _table(_frame(rows, "comparison"))]
+    _, audit = _first(judging, JudgeAudit)
+    if audit is not None:
+        sections.append(audit_section(audit))
     return sections, panel_records
+
+
+def _probability_section(panel: PanelResult) -> list[str]:
+    """G-Eval scores: the expectation over the scale's tokens, beside how far they agree with the parsed scores."""
+    if not panel.probability_scores:
+        return []
+    rows = {label: {d: _mean_cell(v.mean, v.ci) for d, v in dims.items()} for label, dims in panel.probability_scores.items()}
+    agree = {d: {"pearson": a.pearson, "spearman": a.spearman, "items with both": a.n_both,
+                 "probability only": a.n_probability_only} for d, a in (panel.scoring_agreement or {}).items()}
+    mass = ", ".join(f"{d} {'n/a' if m.mean is None else format(m.mean, '.3f')}" for d, m in (panel.probability_mass or {}).items())
+    return ["<h3>Probability-weighted scores (G-Eval)</h3>", _table(_frame(rows, "run")),
+            f"<p class='note'>{html_text(panel.scoring.get('probability_scores', 'probability-weighted'))}. Mean probability mass on the scale: "
+            f"{html_text(mass)}.</p>", _table(_frame(agree, "dimension")) if agree else ""]
 
 
 def _first(judging: dict[str, BaseModel], model: type[M]) -> tuple[str, M] | tuple[None, None]:

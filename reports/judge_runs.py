@@ -7,6 +7,13 @@ combines them (means across judges, inter-judge agreement, both-order win rates
 pooled over judges, Bradley–Terry), and write ``OUT/results.json`` (a typed
 record with a ``kind``) and ``OUT/judgments.jsonl`` (every verdict, each with its
 judge; failed requests with their error). They only read stored results.
+
+Where a judge's prompts were also scored from its log-likelihoods
+(``OUT/<judge>/probability/``, the ``judge-*-probs`` tasks), the panel and
+MT-Bench records carry both scorings side by side — ``scores`` from the parsed
+verdicts, ``probability_scores`` probability-weighted (G-Eval), ``scoring`` says
+which is which — with the mass on the scale and how the two agree item by item
+(:mod:`evalsuite.reports.judge_scoring`).
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from evalsuite.files import atomic_write_text
 from evalsuite.jsonl import read_jsonl, write_jsonl
 from evalsuite.metrics.resampling import Resampling
 from evalsuite.registry import TASKS
+from evalsuite.reports.judge_scoring import (
+    MassStats, ScoringAgreement, attach_probabilities, mass_stats, read_probability_runs, scoring_agreement, scoring_notes,
+)
 from evalsuite.results import Record, RunResult, load_run, provenance, register_result_kind
 
 
@@ -79,10 +89,12 @@ def counts(runs: list[JudgeRun]) -> dict[str, int]:
 
 def _split_ref(key: str, labels: list[str]) -> dict[str, Any]:
     """``<label>/<prompt id>/<sample>`` back into its parts, the label being one of ``labels``."""
+    ref, turn2, _ = key.partition("@turn2")  # MT-Bench's second-turn gradings
     for label in sorted(labels, key=len, reverse=True):
-        if key.startswith(label + "/"):
-            prompt_id, _, sample = key[len(label) + 1:].rpartition("/")
-            return {"item": key, "label": label, "prompt_id": prompt_id, "sample_index": int(sample)}
+        if ref.startswith(label + "/"):
+            prompt_id, _, sample = ref[len(label) + 1:].rpartition("/")
+            return {"item": key, "label": label, "prompt_id": prompt_id, "sample_index": int(sample)} | (
+                {"turn": 2} if turn2 else {})
     return {"item": key}
 
 
@@ -130,24 +142,38 @@ class PanelResult(JudgesRecord):
     order_seed: int
     runs: list[str]
     items: int
-    scores: dict[str, dict[str, DimensionStats]]  # run label -> dimension -> stats
-    agreement: dict[str, AgreementStats]  # dimension -> inter-rater agreement across judges
+    scores: dict[str, dict[str, DimensionStats]]  # run label -> dimension -> stats (parsed verdicts)
+    agreement: dict[str, AgreementStats]  # dimension -> inter-rater agreement across judges (parsed verdicts)
+    scoring: dict[str, str] = {}  # field -> which scoring produced its numbers
+    probability_judges: list[str] = []  # the judges whose prompts were also scored from log-likelihoods
+    probability_scores: dict[str, dict[str, DimensionStats]] | None = None  # run -> dimension -> stats (G-Eval)
+    probability_mass: dict[str, MassStats] | None = None  # dimension -> mean probability on the scale
+    scoring_agreement: dict[str, ScoringAgreement] | None = None  # dimension -> parsed vs probability, item by item
 
 
 def combine_panel(out: str | Path, judges: list[str]) -> PanelResult:
-    """The panel record of the ``judge-rubric`` runs ``out/<judge>``; writes ``out/results.json`` and judgments."""
+    """The panel record of the ``judge-rubric`` runs ``out/<judge>`` (and their probability scores where present);
+    writes ``out/results.json`` and judgments."""
     runs = read_judge_runs(out, judges, "judge-rubric")
     meta, params = runs[0].metadata, runs[0].params
     dims = [d["name"] for d in meta["rubric"]["dimensions"]]
     parsed = [{**s, "judge": r.judge} for r in runs for s in r.samples if s["status"] == "ok"]
     records = judgments(runs, lambda key: _split_ref(key, meta["labels"]))
+    probs = read_probability_runs(out, runs, "judge-rubric-probs")
+    scored = [{**s, "judge": r.judge, "scores": s["probability_scores"]} for r in probs for s in r.samples]
     result = PanelResult(
         provenance=provenance(), rubric=meta["rubric"], rubric_sha256=params["rubric_sha256"],
         judges=[r.description() for r in runs], order_seed=params["seed"], runs=sorted(meta["labels"]),
         items=meta["items"], judgments=counts(runs), scores=_panel_scores(parsed, dims, params),
         agreement=_agreement(parsed, [s for r in runs for s in r.samples], judges, dims),
+        scoring=scoring_notes(["scores", "agreement"], ["probability_scores"] if probs else []),
+        probability_judges=[r.judge for r in probs],
+        probability_scores=_panel_scores(scored, dims, params) if probs else None,
+        probability_mass={d: mass_stats([s["mass"][d] for s in scored if d in s["mass"]]) for d in dims} if probs else None,
+        scoring_agreement={d: scoring_agreement(parsed, scored, lambda s, d=d: s["scores"].get(d)) for d in dims}
+        if probs else None,
     )
-    write_combined(out, result, records)
+    write_combined(out, result, attach_probabilities(records, probs, ("probability_scores", "mass")))
     return result
 
 
@@ -203,30 +229,50 @@ def _agreement(parsed: list[dict], answered: list[dict], judges: list[str], dims
 
 
 
-class MTBenchScores(BaseModel):
+class TurnScores(BaseModel):
     mean: float | None
     ci: tuple[float, float] | None
     n: int
+
+
+class MTBenchScores(TurnScores):
     by_category: dict[str, float]
+    by_turn: dict[str, TurnScores] = {}  # "1", "2"; ``mean`` pools both turns, as FastChat's "Average"
 
 
 class MTBenchResult(JudgesRecord):
     kind: Literal["mt_bench_single"] = "mt_bench_single"
     templates_sha256: str
-    scores: dict[str, dict[str, MTBenchScores]]  # run -> judge -> scores
+    turns: int = 1  # 2 when second turns were graded
+    scores: dict[str, dict[str, MTBenchScores]]  # run -> judge -> scores (parsed verdicts)
+    scoring: dict[str, str] = {}  # field -> which scoring produced its numbers
+    probability_scores: dict[str, dict[str, MTBenchScores]] | None = None  # run -> judge -> scores (G-Eval)
+    probability_mass: dict[str, MassStats] | None = None  # judge -> mean probability on the 1-10 scale
+    scoring_agreement: ScoringAgreement | None = None  # parsed vs probability rating, grading by grading
 
 
 def combine_mt_bench(out: str | Path, judges: list[str]) -> MTBenchResult:
-    """The record of the ``judge-mt-bench`` runs ``out/<judge>``: each judge's ratings per run; writes it."""
+    """The record of the ``judge-mt-bench`` runs ``out/<judge>`` (and their probability scores where present): each
+    judge's ratings per run, pooled and per turn; writes it."""
     runs = read_judge_runs(out, judges, "judge-mt-bench")
     labels = runs[0].metadata["labels"]
+    probs = read_probability_runs(out, runs, "judge-mt-bench-probs")
+    parsed = [{**s, "judge": r.judge} for r in runs for s in r.samples if s["status"] == "ok"]
+    scored = [{**s, "judge": r.judge} for r in probs for s in r.samples]
     result = MTBenchResult(
         provenance=provenance(), templates_sha256=runs[0].params["templates_sha256"],
-        judges=[r.description() for r in runs], judgments=counts(runs),
+        judges=[r.description() for r in runs], judgments=counts(runs), turns=runs[0].metadata.get("turns", 1),
         scores={label: {r.judge: MTBenchScores(**r.record.scores.by_run[label].model_dump()) for r in runs}
                 for label in labels},
+        scoring=scoring_notes(["scores"], ["probability_scores"] if probs else []),
+        probability_scores={label: {r.judge: MTBenchScores(**r.record.scores.by_run[label].model_dump()) for r in probs}
+                            for label in labels} if probs else None,
+        probability_mass={r.judge: mass_stats([s["mass"] for s in r.samples]) for r in probs} if probs else None,
+        scoring_agreement=scoring_agreement(parsed, scored, lambda s: s.get("rating", s.get("probability_rating")))
+        if probs else None,
     )
-    write_combined(out, result, judgments(runs, lambda key: _split_ref(key, labels)))
+    records = judgments(runs, lambda key: _split_ref(key, labels))
+    write_combined(out, result, attach_probabilities(records, probs, ("probability_rating", "mass")))
     return result
 
 

@@ -2,7 +2,9 @@
 
     evalsuite judge panel runs/sft/generate runs/dpo/generate --judge http://127.0.0.1:8001/v1,tiny,j1 --out runs/panel
     evalsuite judge pairwise runs/sft/generate runs/dpo/generate --judges judges.yaml --out runs/pairwise
-    evalsuite judge mt-bench runs/sft/generate --judge http://127.0.0.1:8001/v1,tiny --out runs/mt-bench
+    evalsuite judge mt-bench runs/sft/turn2 --judge http://127.0.0.1:8001/v1,tiny,j1,0,,./ckpt/judge --probabilities --out runs/mt
+
+``--probabilities`` also scores each judge's prompts from its log-likelihoods (G-Eval; the judge needs its tokenizer).
 
 Each judge's run is written by the runner to ``OUT/<judge name>/`` (a rerun
 resumes from the store and retries failed requests); ``OUT/results.json`` and
@@ -41,18 +43,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pair.set_defaults(func=run_pairwise_cmd)
 
     mt = sub.add_parser("mt-bench", help="MT-Bench single-answer grading (1-10) with the published judge prompts")
-    mt.add_argument("runs", nargs="+", help="generation runs made with -T prompts=mt_bench")
+    mt.add_argument("runs", nargs="+", help="runs made with -T prompts=mt_bench, or generate-turn2 runs (both turns)")
     _judge_options(mt)
     mt.add_argument("--data-dir", help="data root holding judging/ (default: $EVALSUITE_DATA_DIR)")
     mt.set_defaults(func=run_mt_bench_cmd)
+    for sub_parser in (panel, mt):
+        sub_parser.add_argument("--probabilities", action="store_true",
+                                help="also probability-weighted scores from each judge's log-likelihoods (G-Eval)")
     return p
 
 
 def _judge_options(parser: argparse.ArgumentParser) -> None:
     """The options every model-judging subcommand takes: judges, the store, the output folder."""
-    parser.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED[,KEYENV]]]",
+    parser.add_argument("--judge", action="append", default=[], metavar="URL,MODEL[,NAME[,SEED[,KEYENV[,TOKENIZER]]]]",
                         help="an OpenAI-compatible judge (repeatable), e.g. http://127.0.0.1:8001/v1,tiny,j1; KEYENV: the "
-                             "environment variable holding its key (sent only over https or to loopback); empty: no key")
+                             "environment variable holding its key (sent only over https or to loopback); empty: no key; "
+                             "TOKENIZER: the served model's tokenizer (for --probabilities)")
     parser.add_argument("--judges", help="YAML file with a list `judges:` of {name, base_url, model, seed, api_key_env, ...}")
     parser.add_argument("--store", help="results store (default: $EVALSUITE_STORE or ~/.cache/evalsuite/results.sqlite)")
     parser.add_argument("--out", required=True, help="folder for results.json and judgments.jsonl")
@@ -68,8 +74,9 @@ def _judge(args: argparse.Namespace, task: str, params: dict, data=None) -> list
     from evalsuite.tasks.judging.judges import load_judge_specs, run_judges
 
     specs = load_judge_specs(args.judge, args.judges)
+    scoring = get_task(f"{task}-probs") if getattr(args, "probabilities", False) else None
     with ResultStore(Path(args.store) if args.store else default_store_path()) as store:
-        run_judges(get_task(task), {"runs": args.runs, **params}, specs, store, args.out, data=data)
+        run_judges(get_task(task), {"runs": args.runs, **params}, specs, store, args.out, data=data, probability_cls=scoring)
     return [spec.name for spec in specs]
 
 
@@ -85,11 +92,15 @@ def run_panel_cmd(args: argparse.Namespace) -> int:
     result = combine_panel(args.out, _judge(args, "judge-rubric", params))
     print(f"{result.items} answers x {len(result.judges)} judges: " + _counts(result.judgments, "scored"))
     dims = [d["name"] for d in result.rubric["dimensions"]]
-    print(f"{'run':<24}" + "".join(f"{d:>22}" for d in dims))
-    for label, stats in result.scores.items():
-        cells = ["-" if s.mean is None else f"{s.mean:.2f}" + (f" [{s.ci[0]:.2f},{s.ci[1]:.2f}]" if s.ci else "")
-                 for s in (stats[d] for d in dims)]
-        print(f"{label:<24}" + "".join(f"{cell:>22}" for cell in cells))
+    for field, table in [("parsed", result.scores)] + [("probability", result.probability_scores or {})] * bool(
+            result.probability_scores):
+        print(f"{'run (' + field + ')':<24}" + "".join(f"{d:>22}" for d in dims))
+        for label, stats in table.items():
+            cells = [_mean(s) for s in (stats[d] for d in dims)]
+            print(f"{label:<24}" + "".join(f"{cell:>22}" for cell in cells))
+    for dim, a in (result.scoring_agreement or {}).items():
+        rho = "-" if a.spearman is None else f"{a.spearman:.3f}"
+        print(f"parsed vs probability scores, {dim}: Spearman {rho} over {a.n_both} items with both")
     alphas = {d: a.krippendorff_alpha_ordinal for d, a in result.agreement.items()}
     print("Krippendorff's alpha (ordinal) across judges: "
           + ", ".join(f"{d} {'-' if a is None else f'{a:.3f}'}" for d, a in alphas.items()))
@@ -115,10 +126,16 @@ def run_mt_bench_cmd(args: argparse.Namespace) -> int:
 
     result = combine_mt_bench(args.out, _judge(args, "judge-mt-bench", {}, DataRoots.from_env(args.data_dir)))
     print(_counts(result.judgments, "ratings"))
-    for label, per_judge in result.scores.items():
-        for judge, s in per_judge.items():
-            print(f"{label:<28} {judge:<14} mean {'-' if s.mean is None else f'{s.mean:.2f}'} (n={s.n})")
+    for field, table in (("parsed", result.scores), ("probability", result.probability_scores or {})):
+        for label, per_judge in table.items():
+            for judge, s in per_judge.items():
+                turns = "".join(f", turn {t} {_mean(m)}" for t, m in s.by_turn.items())
+                print(f"{label:<28} {judge:<14} {field:<12} mean {_mean(s)} (n={s.n}){turns}")
     return _done(args, result.judgments)
+
+
+def _mean(s) -> str:
+    return "-" if s.mean is None else f"{s.mean:.2f}" + (f" [{s.ci[0]:.2f},{s.ci[1]:.2f}]" if s.ci else "")
 
 
 def _done(args: argparse.Namespace, counts: dict[str, int]) -> int:

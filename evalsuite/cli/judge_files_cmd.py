@@ -17,7 +17,8 @@ def add_subcommands(sub) -> None:
     imp = sub.add_parser("import", help="import a judgment file and write win rates", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     imp.add_argument("file", help="AlpacaEval annotations.json or FastChat pairwise judgment JSONL")
-    imp.add_argument("--format", required=True, choices=("alpaca_eval", "mt_bench"), help="format of FILE")
+    imp.add_argument("--format", required=True, choices=("alpaca_eval", "mt_bench", "mt_bench_single"),
+                     help="format of FILE (mt_bench_single: FastChat single-answer gradings, per turn)")
     imp.add_argument("--out", required=True, help="run folder for results.json and judgments.jsonl")
     imp.add_argument("--baseline", default=None,
                      help="baseline model (AlpacaEval default: generator_1; MT-Bench default: every pair counts)")
@@ -59,6 +60,8 @@ def run_import(args: argparse.Namespace) -> int:
         raise ConfigError("--lc-table and --lc-instructions go together: the table indexes that instruction list")
     table = read_lc_table(args.lc_table, args.lc_instructions) if args.lc_table else None
     resampling = Resampling(ci=True, n_boot=args.n_boot, confidence=args.confidence, seed=args.seed)
+    if args.format == "mt_bench_single":
+        return _run_import_single(args, resampling)
     result, judgments = import_judgments(args.file, args.format, baseline=args.baseline, resampling=resampling,
                                          lc_table=table)
     write_run(args.out, result, judgments)
@@ -101,6 +104,21 @@ def run_export_sheet(args: argparse.Namespace) -> int:
 
     folder = export_sheet(load_items(args.runs, args.samples_per_prompt), load_rubric(args.rubric), args.out, seed=args.seed)
     print(f"wrote {folder / 'sheet.csv'} and {folder / 'form.html'} for raters; keep {folder / 'key.json'} to yourself")
+    return 0
+
+
+def _run_import_single(args: argparse.Namespace, resampling) -> int:
+    from evalsuite.reports.mt_bench_single import import_single, write_single
+
+    result, records = import_single(args.file, resampling)
+    write_single(args.out, result, records)
+    print(f"mt_bench_single: {result.records} gradings, {result.unparseable} unparseable (score -1, excluded)")
+    print(f"{'model':<32} {'turn 1':>8} {'turn 2':>8} {'average':>8} {'95% CI (average)':>18}")
+    for name, m in sorted(result.models.items(), key=lambda kv: -(kv[1].average.mean or 0)):
+        cells = ["-" if t.mean is None else f"{t.mean:.4f}" for t in (m.turn_1, m.turn_2, m.average)]
+        ci = "-" if m.average.ci is None else f"[{m.average.ci[0]:.2f}, {m.average.ci[1]:.2f}]"
+        print(f"{name:<32} {cells[0]:>8} {cells[1]:>8} {cells[2]:>8} {ci:>18}")
+    print(f"wrote {args.out}/results.json and {args.out}/judgments.jsonl")
     return 0
 
 

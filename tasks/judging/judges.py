@@ -8,6 +8,11 @@ recorded as ``***``.
 :func:`run_judges` runs one judging task per judge through the one runner,
 writing ``OUT/<judge name>/`` (results.json, samples.jsonl); resumption from
 the store and failed-item handling come from :func:`evalsuite.runner.evaluate`.
+Given the task's probability-scoring twin (``judge-rubric-probs``,
+``judge-mt-bench-probs``), it also scores each judge's prompts from the judge's
+log-likelihoods into ``OUT/<judge name>/probability/``; a judge whose endpoint
+cannot give them (an ``openai`` judge needs the served model's ``tokenizer``) is
+refused before any judge runs.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ class JudgeSpec(StrictModel):
     api_key_env: str | None = Field(
         None, description="Environment variable holding this judge's API key; unset: the openai backend's "
         "default ($OPENAI_API_KEY); empty: send no key.")
+    tokenizer: str | None = Field(
+        None, description="The served model's tokenizer (folder or Hub id): log-likelihoods through /completions "
+        "for probability-weighted scores, and its chat template renders the scored prompts.")
 
     @field_serializer("base_url")
     def _without_credentials(self, url: str) -> str:
@@ -47,8 +55,7 @@ class JudgeSpec(StrictModel):
     def backend_options(self) -> dict[str, Any]:
         """Options of the ``openai`` backend that asks this judge (``base_url`` with its credentials)."""
         names = ["model", "base_url", "timeout", "max_retries", "backoff", "concurrency"]
-        if self.api_key_env is not None:
-            names.append("api_key_env")
+        names += [name for name in ("api_key_env", "tokenizer") if getattr(self, name) is not None]
         return {name: getattr(self, name) for name in names}
 
     def task_params(self) -> dict[str, Any]:
@@ -57,7 +64,8 @@ class JudgeSpec(StrictModel):
 
 
 def load_judge_specs(judge: list[str], judges_file: str | Path | None = None) -> list[JudgeSpec]:
-    """Judges from ``URL,MODEL[,NAME[,SEED[,KEYENV]]]`` strings and/or a YAML file with a list ``judges:``; names unique."""
+    """Judges from ``URL,MODEL[,NAME[,SEED[,KEYENV[,TOKENIZER]]]]`` strings and/or a YAML file with a list ``judges:``;
+    names unique."""
     specs = []
     if judges_file:
         data = load_yaml(judges_file)
@@ -67,12 +75,14 @@ def load_judge_specs(judge: list[str], judges_file: str | Path | None = None) ->
     for i, text in enumerate(judge):
         parts = [p.strip() for p in text.split(",")]
         if len(parts) < 2:
-            raise ConfigError(f"--judge expects URL,MODEL[,NAME[,SEED[,KEYENV]]], got {redact_url(text)!r}")
+            raise ConfigError(f"--judge expects URL,MODEL[,NAME[,SEED[,KEYENV[,TOKENIZER]]]], got {redact_url(text)!r}")
         fields = {"base_url": parts[0], "model": parts[1], "name": parts[2] if len(parts) > 2 else f"judge{i + 1}"}
         if len(parts) > 3:
             fields["seed"] = parts[3]
         if len(parts) > 4:
             fields["api_key_env"] = parts[4]
+        if len(parts) > 5 and parts[5]:
+            fields["tokenizer"] = parts[5]
         specs.append(validate(JudgeSpec, fields, f"--judge {redact_url(parts[0])},{','.join(parts[1:])}"))
     if not specs:
         raise ConfigError("name at least one judge with --judge URL,MODEL or --judges FILE")
@@ -90,22 +100,50 @@ def run_judges(
     out: str | Path,
     data: DataRoots | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    probability_cls: type | None = None,
 ) -> dict[str, RunResult]:
     """Run ``task_cls(params + judge sampling)`` once per judge into ``out/<judge name>``; the records by judge.
 
+    With ``probability_cls`` (the task's probability-scoring twin) each judge's
+    prompts are also scored from its log-likelihoods into
+    ``out/<judge name>/probability``; every judge's endpoint is checked first, and
+    one that cannot give log-likelihoods stops everything with the reason.
     ``progress(judge, done, total)`` is called as verdicts arrive.
     """
     from evalsuite.backends import load_backend
     from evalsuite.runner import evaluate
 
-    records = {}
-    for spec in judges:
-        task = task_cls({**params, **spec.task_params()}, data)
-        backend = load_backend("openai", spec.backend_options())
-        report = (lambda done, total, name=spec.name: progress(name, done, total)) if progress else None
-        try:
+    records, backends = {}, {}
+    try:
+        for spec in judges:
+            backends[spec.name] = load_backend("openai", spec.backend_options())
+            if probability_cls is not None:
+                refuse_without_loglikelihoods(spec, backends[spec.name])
+        for spec in judges:
+            backend = backends[spec.name]
+            report = (lambda done, total, name=spec.name: progress(name, done, total)) if progress else None
+            task = task_cls({**params, **spec.task_params()}, data)
             records[spec.name] = evaluate(task, backend, store, out_dir=Path(out) / spec.name, progress=report,
                                           backend_config=spec.model_dump())
-        finally:
+            if probability_cls is not None:
+                scoring = probability_cls({**params, **spec.task_params(), "judge_tokenizer": spec.tokenizer}, data)
+                evaluate(scoring, backend, store, out_dir=Path(out) / spec.name / PROBABILITY_DIR, progress=report,
+                         backend_config=spec.model_dump())
+    finally:
+        for backend in backends.values():
             backend.close()
     return records
+
+
+PROBABILITY_DIR = "probability"
+
+
+def refuse_without_loglikelihoods(spec: JudgeSpec, backend) -> None:
+    """A :class:`ConfigError` naming the judge when its backend cannot score log-likelihoods (fail closed)."""
+    if not backend.capabilities.loglikelihoods:
+        why = backend.capabilities.notes.get("loglikelihoods", "the backend has no log-likelihoods")
+        raise ConfigError(
+            f"judge {spec.name!r}: probability-weighted scores need the judge's log-likelihoods, which its endpoint "
+            f"cannot give: {why}. Give the judge's tokenizer (`tokenizer:` in --judges, or the 6th field of --judge), "
+            "or judge without probability scores"
+        )

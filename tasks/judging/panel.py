@@ -25,6 +25,7 @@ from evalsuite.tasks.judging.base import (
     JudgeParams, Judgments, JudgeTask, MeanSummary, shuffled_order, status, verdict_counts,
 )
 from evalsuite.tasks.judging.items import load_items, run_labels
+from evalsuite.tasks.judging.probability import ProbabilityJudgeTask, ProbabilityScore, split_key, with_tokenizer
 from evalsuite.tasks.judging.rubric import load_rubric
 
 
@@ -81,3 +82,52 @@ class RubricJudgeTask(JudgeTask):
 
     def run_metadata(self) -> dict[str, Any]:
         return {"labels": self.labels, "items": len(self.items), "rubric": self.rubric.model_dump(mode="json")}
+
+    # What the probability-scoring twin (judge-rubric-probs) needs: where each dimension's score is written.
+    @property
+    def scale(self) -> tuple[int, int]:
+        return self.rubric.scale_min, self.rubric.scale_max
+
+    def score_openings(self) -> list[tuple[str, str]]:
+        return [(dim, f"[[{dim}: ") for dim in self.rubric.dimension_names]
+
+    def probability_aggregate(self, scored: dict[str, ProbabilityScore]) -> tuple["RubricProbabilityScores", list[dict]]:
+        """Per item, each dimension's probability-weighted score, mass and scale probabilities; means per run."""
+        by_item: dict[str, dict[str, ProbabilityScore]] = {}
+        for key, score in scored.items():
+            ref, dim = split_key(key)
+            by_item.setdefault(ref, {})[dim] = score
+        position = {item.ref: i for i, item in enumerate(self.items)}
+        samples = []
+        for ref in sorted(by_item, key=position.__getitem__):  # the runs' order
+            item, dims = self.items[position[ref]], by_item[ref]
+            samples.append({"item": ref, "index": position[ref], "label": item.label, "prompt_id": item.prompt_id,
+                            "sample_index": item.sample_index,
+                            "probability_scores": {d: dims[d].score for d in self.rubric.dimension_names if d in dims},
+                            "mass": {d: dims[d].mass for d in self.rubric.dimension_names if d in dims},
+                            "probabilities": {d: dims[d].probabilities for d in self.rubric.dimension_names if d in dims}})
+        dims = self.rubric.dimension_names
+        means = {label: {d: self.mean_summary([s["probability_scores"][d] for s in samples
+                                               if s["label"] == label and d in s["probability_scores"]]) for d in dims}
+                 for label in self.labels}
+        mass = {d: self.mean_summary([s["mass"][d] for s in samples if d in s["mass"]]) for d in dims}
+        return RubricProbabilityScores(items=len(samples), means=means, mass=mass), samples
+
+
+@register_score_kind
+class RubricProbabilityScores(Scores):
+    """One judge's probability-weighted rubric scores: per run and dimension the mean, and the mean mass on the scale."""
+
+    kind: Literal["judge_rubric_probs"] = "judge_rubric_probs"
+    items: int
+    means: dict[str, dict[str, MeanSummary]]  # run label -> dimension -> mean of probability-weighted scores
+    mass: dict[str, MeanSummary]  # dimension -> mean probability that fell on the scale
+
+
+@register_task
+class RubricProbabilityTask(ProbabilityJudgeTask):
+    name = "judge-rubric-probs"
+    version = "1"
+    description = "Probability-weighted (G-Eval) rubric scores of judge-rubric's prompts, from the judge's log-likelihoods"
+    Params = with_tokenizer(RubricJudgeParams)
+    source_cls = RubricJudgeTask
