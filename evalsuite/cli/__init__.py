@@ -57,6 +57,7 @@ COMMAND_MODULES = [
     "evalsuite.cli.metrics_cmd",
     "evalsuite.cli.code_eval_cmd",
     "evalsuite.cli.judge_cmd",
+    "evalsuite.cli.import_outputs_cmd",
 ]
 
 

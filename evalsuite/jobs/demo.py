@@ -5,7 +5,10 @@
 3. samples N answers per prompt for AlpacaEval instructions and measures their diversity;
 4. has a small panel of local judges (the SFT checkpoint behind a real OpenAI-compatible HTTP
    server, with two seeds) grade the answers blind, and runs a pairwise comparison against SFT;
-5. writes the self-contained HTML report.
+5. imports the published AlpacaEval answers of real checkpoints (Meta-Llama-3-8B-Instruct and four
+   preference-optimised variants, three gemma-2-9b-it variants) and compares each variant with its
+   base (:mod:`evalsuite.jobs.real_checkpoints`; CPU only, no model is loaded), into ``RUNS/_real``;
+6. writes the self-contained HTML report.
 
 Everything is stored as it finishes, so a second run reuses it. ``quick`` shrinks every stage
 (a few training steps, a handful of questions) for CI smoke runs. A tiny model trained here for
@@ -28,10 +31,12 @@ from evalsuite.config import load_yaml
 from evalsuite.data import ENV, DataRoots
 from evalsuite.errors import DataError
 from evalsuite.jobs.grid import GridTask, ProgressFactory, headline, run_grid
+from evalsuite.jobs.real_checkpoints import run_real_checkpoints
 from evalsuite.reports.collect import JUDGING
 from evalsuite.reports.html import build_report
 from evalsuite.reports.judge_pairwise import combine_pairwise
 from evalsuite.reports.judge_runs import combine_panel
+from evalsuite.reports.real_checkpoints import LENGTH, REAL_DIR, html_section
 from evalsuite.serve import create_app
 from evalsuite.store import ResultStore
 from evalsuite.tasks.judging.judges import JudgeSpec, run_judges
@@ -140,6 +145,15 @@ def judge_answers(runs: Path, checkpoints: list[str], baseline: str, judges: lis
     return panel.judgments
 
 
+def real_checkpoints(data: Path, out: Path, quick: bool, say: Callable[[str], None]) -> None:
+    """The second part: real checkpoints' published answers (first 40 prompts when ``quick``)."""
+    record = run_real_checkpoints(data / "judging" / "alpaca_eval_outputs", out, limit=40 if quick else None,
+                                  n_boot=50 if quick else 200, reuse=True, say=say)
+    for variant in record.variants:
+        length = variant.figure(LENGTH, False)
+        say(f"  {variant.model} vs {variant.reference}: {length.delta.value:+.0f} tokens per answer")
+
+
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = lambda _: None,
              progress: ProgressFactory | None = None) -> Path:
     """Train, evaluate, judge and report; return the report's path. ``say`` receives one line per step."""
@@ -147,16 +161,16 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = lambda _: None
 
     data = data_root(settings.data_dir)
     work, runs = Path(settings.work), Path(settings.work) / "runs"
-    say(f"[1/5] training checkpoints into {work / 'ckpt'} (finished stages are reused)")
+    say(f"[1/6] training checkpoints into {work / 'ckpt'} (finished stages are reused)")
     checkpoints = run_pipeline(demo_recipe(settings.recipe, data, settings.quick), work / "ckpt",
                                on_stage=lambda r: say(f"  {r.name}: {r.path}"))
     baseline = "sft" if "sft" in checkpoints else next(iter(checkpoints))
     with ResultStore(work / "results.sqlite") as store:
-        say("[2/5] MMLU and C-Eval (0-shot), [3/5] generation and diversity")
+        say("[2/6] MMLU and C-Eval (0-shot), [3/6] generation and diversity")
         for run in run_grid(checkpoints, demo_tasks(settings.quick), DataRoots.from_root(data), store, runs,
                             progress=progress):
             say(f"  {run.checkpoint} {run.name}: {headline(run.record)}")
-        say("[4/5] judge panel and pairwise comparison")
+        say("[4/6] judge panel and pairwise comparison")
         if settings.judges:
             counts = judge_answers(runs, list(checkpoints), baseline, settings.judges, store)
         else:
@@ -165,5 +179,8 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = lambda _: None
                 counts = judge_answers(runs, list(checkpoints), baseline, judges, store)
         say(f"  panel: {counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded), "
             f"{counts['failed']} failed")
-    say("[5/5] report")
-    return build_report(runs, settings.report, baseline=baseline, checkpoints_dir=work / "ckpt", title="evalsuite demo")
+    say("[5/6] real checkpoints: published AlpacaEval answers, each variant against its base")
+    real_checkpoints(data, runs / REAL_DIR, settings.quick, say)
+    say("[6/6] report")
+    return build_report(runs, settings.report, baseline=baseline, checkpoints_dir=work / "ckpt", title="evalsuite demo",
+                        extra_sections=[html_section(runs / REAL_DIR)])

@@ -99,6 +99,17 @@ def test_homogenization_equals_between_runs(analysis):
     assert direct.details["per_prompt"].keys() == load_answers(out / BASE / "generate").keys()
 
 
+def test_semantic_diversity_equals_the_registered_metric(analysis):
+    pytest.importorskip("evalsuite.metrics.diversity.novelty")
+    from evalsuite.jobs.import_outputs import load_answers
+    from evalsuite.registry import METRICS
+
+    record, out, _, _ = analysis
+    answers = load_answers(out / SIMPO / "generate")  # N = 40 prompts, under the sample size: all of them
+    direct = METRICS.get("distinct_k")([answers[k] for k in sorted(answers)], mode="across")
+    assert record.summary(SIMPO).semantic["distinct_k.across"].value == direct.value
+
+
 def test_record_reads_back_and_renders_escaped(analysis):
     record, out, _, _ = analysis
     again = load(out)
@@ -112,3 +123,46 @@ def test_record_reads_back_and_renders_escaped(analysis):
     sentence = f"{SIMPO} (vs {BASE}): answers "
     assert sentence in html
     assert html_section(out / "nothing-here") == ""
+
+
+def test_distinct_of_selected_documents_equals_distinct_n_on_the_subset(analysis):
+    from evalsuite.jobs.real_checkpoints import distinct_of_docs
+    from evalsuite.metrics.diversity.ngrams import encode
+
+    _, _, texts, _ = analysis
+    enc = encode(texts[BASE], "auto")
+    of_docs = distinct_of_docs(enc)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        w = np.zeros(enc.n_docs, dtype=np.int64)
+        keep = np.sort(rng.choice(enc.n_docs, enc.n_docs // 2, replace=False))
+        w[keep] = 1
+        assert of_docs(w) == pytest.approx(distinct_n(enc.subset(keep), 2).value, abs=1e-12)
+    assert of_docs(np.ones(enc.n_docs, dtype=np.int64)) == pytest.approx(distinct_n(enc, 2).value, abs=1e-12)
+
+
+def test_a_second_run_reuses_the_record_only_when_nothing_changed(tmp_path, monkeypatch):
+    import evalsuite.jobs.real_checkpoints as job
+    from evalsuite.provenance import GitState
+    from evalsuite.results import provenance
+
+    clean = provenance().model_copy(update={"git": GitState(commit="0" * 40, dirty=False)})
+    monkeypatch.setattr(job, "provenance", lambda: clean)
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    prompts = [f"Question number {i}?" for i in range(6)]
+    for name, style in (("base", "The answer to {} is plain."), ("v", "Well, {} deserves a longer and livelier reply.")):
+        rows = [{"instruction": p, "output": style.format(p), "generator": name, "dataset": "d"} for p in prompts]
+        (folder / f"{name}.json").write_text(json.dumps(rows))
+    said: list[str] = []
+    kwargs = dict(families=(Family("base", ("v",)),), n_boot=20, reuse=True, say=said.append)
+    first = run_real_checkpoints(folder, tmp_path / "real", **kwargs)
+    assert not any(line.startswith("  reusing") for line in said)
+    second = run_real_checkpoints(folder, tmp_path / "real", **kwargs)
+    assert said[-1].startswith("  reusing") and second.model_dump_json() == first.model_dump_json()
+    rows = json.loads((folder / "v.json").read_text())
+    rows[0]["output"] = "Changed."
+    (folder / "v.json").write_text(json.dumps(rows))
+    said.clear()
+    third = run_real_checkpoints(folder, tmp_path / "real", **kwargs)
+    assert not any(line.startswith("  reusing") for line in said) and third.summary("v").sha256 != first.summary("v").sha256
