@@ -1,6 +1,6 @@
 """`evalsuite train`: run a recipe pipeline, or one stage from the command line.
 
-    evalsuite train pipeline recipes/demo.yaml --out ckpt/ [-C dpo.beta=0.2] [--only dpo]
+    evalsuite train pipeline recipes/demo.yaml --out ckpt/ [-C dpo.beta=0.2] [--only dpo] [--parallel 2]
     evalsuite train dpo --model ckpt/sft --data prefs.jsonl --out ckpt/dpo -C beta=0.1 -C lora=true
     evalsuite train fields dpo          # every option of a method, with its documentation
 
@@ -22,11 +22,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     methods = parser.add_subparsers(dest="train_command", metavar="METHOD")
 
-    pipe = methods.add_parser("pipeline", help="Run every stage of a recipe; finished stages are skipped.")
+    pipe = methods.add_parser("pipeline", help="Run every stage of a recipe; finished stages are skipped.",
+                              description="Run every stage of a recipe, independent stages side by side, each in its "
+                              "own process logging to OUT/.logs/STAGE.log; finished stages are skipped.")
     pipe.add_argument("recipe", help="Recipe YAML (see recipes/demo.yaml).")
     pipe.add_argument("--out", required=True, help="Output directory; stage S is written to OUT/S.")
     pipe.add_argument("--only", action="append", help="Train only this stage (and its ancestors); repeatable.")
     pipe.add_argument("--force", action="store_true", help="Retrain stages even when finished with the same config.")
+    pipe.add_argument("--parallel", default="auto", metavar="N|auto",
+                      help="Stages trained at once (default auto: one per GPU, or cores / runtime.threads on CPU).")
     pipe.add_argument("-C", dest="options", action="append", metavar="STAGE.KEY=VALUE",
                       help="Override a recipe value: dpo.beta=0.2, runtime.threads=2, data_dir=/data.")
     pipe.set_defaults(func=_run_pipeline)
@@ -65,13 +69,27 @@ def _report(result) -> None:
         print(f"{result.name:>10}  trained in {result.manifest.wall_time_s:.0f}s  {result.path}", flush=True)
 
 
+def _progress(event) -> None:
+    if event.status == "started":
+        print(f"{event.name:>10}  started  (log {event.log})", flush=True)
+    elif event.status == "failed":
+        print(f"{event.name:>10}  FAILED after {event.seconds or 0:.0f}s: {event.error_kind}  (log {event.log})", flush=True)
+    elif event.status == "blocked":
+        print(f"{event.name:>10}  not started: {event.error}", flush=True)
+    elif event.status == "skipped":
+        print(f"{event.name:>10}  skipped (finished, same config)  {event.path}", flush=True)
+    else:
+        print(f"{event.name:>10}  trained in {event.seconds:.0f}s  {event.path}", flush=True)
+
+
 def _run_pipeline(args) -> int:
     from evalsuite.config import load_yaml
-    from evalsuite.trainers.pipeline import run_pipeline
+    from evalsuite.jobs.train_pipeline import train_concurrently
     from evalsuite.trainers.recipe import apply_overrides, load_recipe
 
     recipe = load_recipe(apply_overrides(load_yaml(args.recipe), parse_key_values(args.options, "-C")))
-    outputs = run_pipeline(recipe, args.out, only=args.only, force=args.force, on_stage=_report)
+    outputs = train_concurrently(recipe, args.out, only=args.only, force=args.force, parallel=args.parallel,
+                                 on_event=_progress)
     print(f"{len(outputs)} checkpoint(s) under {args.out}")
     return 0
 

@@ -8,6 +8,9 @@ every worker writes into the one SQLite store. Then one process (the parent, or
 rank 0 once every rank has reported) runs :func:`evalsuite.runner.evaluate`
 over the whole run, which finds every item in the store and writes the same
 ``results.json`` and ``samples.jsonl`` as a single-process run.
+
+:func:`spawn_call` is the general form other jobs use (one training stage per process): any picklable
+function in a fresh spawned process, its output into a log file, its return value or error back as JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,3 +196,81 @@ def run_rank(spec: RunSpec, rank: int, world: int, out_dir: str | None) -> RunRe
         path.unlink()
     folder.rmdir()
     return record
+
+
+class CallReport(BaseModel):
+    """What :func:`spawn_call`'s child hands back: the function's JSON-able value, or the error it stopped on."""
+
+    value: Any = None
+    error_kind: str | None = None
+    error: str | None = None
+
+
+def _call_child(target: Callable[..., Any], args: tuple, env: dict[str, str], log: str, report: str) -> None:
+    """A spawned child: environment first (torch reads thread counts and visible GPUs on import), every byte of
+    output (Python's and the libraries') into ``log``, then the call; its value or error goes to ``report``."""
+    os.environ.update(env)
+    handle = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(handle, 1)
+    os.dup2(handle, 2)
+    try:
+        result = CallReport(value=target(*args))
+    except Exception as exc:  # reported to the parent; the traceback stays in the log
+        traceback.print_exc()
+        result = CallReport(error_kind=type(exc).__name__, error=str(exc))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atomic_write_text(Path(report), result.model_dump_json())
+
+
+@dataclass
+class ChildCall:
+    """A function running in its own process (see :func:`spawn_call`)."""
+
+    process: Any
+    log: Path
+    report: Path
+
+    def poll(self) -> CallReport | None:
+        """None while the child runs; then its report, or an error report when it died without writing one."""
+        if self.process.is_alive():
+            return None
+        self.process.join()
+        code = self.process.exitcode
+        if code == 0 and self.report.is_file():
+            result = CallReport.model_validate_json(self.report.read_text(encoding="utf-8"))
+            self.report.unlink()
+            return result
+        how = f"was killed by {signal.Signals(-code).name}" if code and code < 0 else f"exited with {code}"
+        return CallReport(error_kind="ModelError", error=f"its process {how} before reporting (out of memory?)")
+
+    def terminate(self, grace: float = 10.0) -> None:
+        """Stop the child: SIGTERM, then SIGKILL when it is still alive after ``grace`` seconds."""
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(grace)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def spawn_call(target: Callable[..., Any], args: tuple, *, env: dict[str, str], log: Path, name: str,
+               preload: tuple[str, ...] = ()) -> ChildCall:
+    """Start ``target(*args)`` (module-level, picklable, returning JSON-able data) in a fresh process with ``env``
+    added to its environment and its output appended to ``log``.
+
+    With ``preload`` (module names) and where the platform has it, the process is forked from multiprocessing's
+    fork server, which imports those modules once (it starts no threads and never touches CUDA), so each call
+    saves their import time; otherwise it is spawned.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    report = log.with_name(log.name + ".report.json")
+    report.unlink(missing_ok=True)
+    if preload and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(preload))  # takes effect when the server starts (first call)
+    else:
+        context = multiprocessing.get_context("spawn")
+    process = context.Process(target=_call_child, args=(target, args, env, str(log), str(report)), name=name)
+    process.start()
+    return ChildCall(process=process, log=log, report=report)
