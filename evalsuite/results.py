@@ -8,6 +8,7 @@ never guess a record's kind from its shape: they call :func:`load_result`.
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,6 +100,9 @@ class RunResult(Record):
 
 
 _KINDS: dict[str, type[Record]] = {"run": RunResult}
+# Built-in kinds defined outside the core, registered on first read by importing their module by name
+# (as the registries do), so a fresh `evalsuite report` reads them. None of these imports torch.
+_BUILTIN_KINDS = {"train_eval": "evalsuite.trainers.eval_steps"}
 
 
 def register_result_kind(kind: str, model: type[Record]) -> type[Record]:
@@ -124,6 +128,8 @@ def load_result(folder_or_file: str | Path) -> Record:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a valid JSON results record ({exc})") from None
     kind = data.get("kind") if isinstance(data, dict) else None
+    if kind in _BUILTIN_KINDS and kind not in _KINDS:
+        importlib.import_module(_BUILTIN_KINDS[kind])
     if kind not in _KINDS:
         raise DataError(
             f"{path}: field 'kind': unknown record kind {kind!r}; known: {', '.join(sorted(_KINDS))} "

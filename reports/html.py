@@ -21,7 +21,7 @@ from evalsuite.escape import html_text, markdown_text
 from evalsuite.files import atomic_write_csv, atomic_write_text
 from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
-from evalsuite.reports import plots
+from evalsuite.reports import plots, training_curves
 from evalsuite.reports.collect import JUDGING, Run, headline_metrics, load_tree, subject_frame, summary_frame, wide_table
 from evalsuite.reports.judge_audit import JudgeAudit
 from evalsuite.reports.judge_audit import html_section as audit_section
@@ -233,6 +233,8 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
                 f"<b>{html_text(baseline)}</b>. ▲/▼: significantly better/worse than the baseline in a paired test "
                 "(McNemar, Holm-corrected over all comparisons of that checkpoint; accuracy tasks only).</p>",
                 "<h2>Summary</h2>", _table(wide[key_metrics] if key_metrics else wide, markers)]
+    if checkpoints_dir is not None:  # the step curves open the report: what training did, step by step
+        sections.insert(1, training_curves.html_section(checkpoints_dir, assets))
     sections += list(extra_sections)
     sections += ["<h2>Plots</h2>", *_figures(frame, runs, judging, assets, checkpoints_dir, history)]
     sections.append("<h2>Per task</h2>")

@@ -37,6 +37,15 @@ class DataFileInfo(BaseModel):
     synthetic_pairs: int = 0
 
 
+class EvalPointer(BaseModel):
+    """Where the evaluations during training are: ``folder/step-NNNNNN/summary.json`` (kind ``train_eval``) and
+    the task runs beside it, for the steps listed; the alarm that stopped the stage early, if one did."""
+
+    folder: str = "evals"
+    steps: list[int] = Field(default_factory=list)
+    stop_reason: str | None = None
+
+
 class Manifest(BaseModel):
     """What made a checkpoint: enough to rebuild it and to tell two checkpoints apart."""
 
@@ -62,6 +71,7 @@ class Manifest(BaseModel):
     log_file: str = TRAIN_LOG
     resumed_from_step: int | None = None
     notes: list[str] = Field(default_factory=list, description="Anything the stage changed on its own, e.g. a chat template added.")
+    evals: EvalPointer | None = Field(None, description="Evaluations during training (the stage's `eval`), when it has them.")
 
 
 def weights_sha256(directory: str | Path) -> str | None:

@@ -22,7 +22,7 @@ from pydantic import BeforeValidator, Field, SerializeAsAny, model_validator
 from evalsuite.config import StrictModel, load_yaml, shorten, validate
 from evalsuite.errors import ConfigError
 from evalsuite.registry import TRAINER_METHODS
-from evalsuite.trainers.settings import LoraSettings, Runtime, StageConfig
+from evalsuite.trainers.settings import AlarmSettings, EvalSettings, LoraSettings, Runtime, StageConfig
 
 _STAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ENV_PATTERN = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
@@ -171,10 +171,15 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return data
 
 
+# Parts of a stage config documented on their own by `evalsuite train fields <section>`.
+SECTIONS = {"runtime": Runtime, "lora": LoraSettings, "eval": EvalSettings, "alarm": AlarmSettings}
+
+
 def field_docs(name: str) -> tuple[str, list[tuple[str, str, str]]]:
-    """What ``evalsuite train fields`` prints for a method, ``runtime`` or ``lora``: the model's docstring and
-    (field, default or "required", description) for every field but ``method``."""
-    model = {"runtime": Runtime, "lora": LoraSettings}.get(name) or method_named(name).Stage
+    """What ``evalsuite train fields`` prints for a method or a section (:data:`SECTIONS`: ``runtime``, ``lora``,
+    ``eval``, ``alarm``): the model's docstring and (field, default or "required", description) for every field
+    but ``method``."""
+    model = SECTIONS.get(name) or method_named(name).Stage
     fields = [(field, "required" if info.is_required() else repr(info.get_default(call_default_factory=True)),
                info.description or "") for field, info in model.model_fields.items() if field != "method"]
     return (model.__doc__ or "").strip(), fields

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from evalsuite.config import StrictModel
+from evalsuite.metrics import names
 
 
 class StageConfig(StrictModel):
@@ -48,6 +49,72 @@ class Runtime(StrictModel):
         return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+class AlarmSettings(StrictModel):
+    """A threshold on one metric of the evaluations during training; crossing it logs a warning with the numbers."""
+
+    metric: str = Field(description="Qualified metric name (evalsuite.metrics.names): acc, distinct_2.within, self_bleu_4.across, ...")
+    task: str | None = Field(None, description="Eval task whose metric is meant; default: the one task that reports it.")
+    drop_from_start: float | None = Field(None, gt=0, description="Fires when the value falls more than this below the first evaluation.")
+    rise_from_start: float | None = Field(None, gt=0, description="Fires when the value rises more than this above the first evaluation.")
+    above: float | None = Field(None, description="Fires when the value exceeds this.")
+    below: float | None = Field(None, description="Fires when the value falls under this.")
+    stop: bool = Field(False, description="Also stop the stage early; the reason goes to the checkpoint manifest.")
+
+    @model_validator(mode="after")
+    def _one_rule_known_metric(self):
+        rules = [r for r in ALARM_RULES if getattr(self, r) is not None]
+        if len(rules) != 1:
+            raise ValueError(f"alarm on {self.metric!r} needs exactly one of {', '.join(ALARM_RULES)}; got {rules or 'none'}")
+        name, mode = names.split(self.metric)
+        if name not in names.LABELS or (mode is not None and mode not in names.MODES):
+            raise ValueError(f"alarm metric {self.metric!r} is not a known metric name; known: {', '.join(names.LABELS)} "
+                             f"(diversity metrics with a mode: {', '.join(names.MODES)}, e.g. distinct_2.within)")
+        return self
+
+    def rule(self) -> tuple[str, float]:
+        """(rule name, threshold) of the one rule that is set."""
+        name = next(r for r in ALARM_RULES if getattr(self, r) is not None)
+        return name, getattr(self, name)
+
+
+ALARM_RULES = ("drop_from_start", "rise_from_start", "above", "below")
+
+
+class EvalSettings(StrictModel):
+    """Evaluation during training (evalsuite.trainers.EvalCallback): at step 0, every `every` steps and at the end,
+    the live model answers a fixed seeded subset of each task through the same scoring code as `evalsuite run`."""
+
+    every: int = Field(25, ge=1, description="Evaluate every this many optimiser steps, and at step 0.")
+    at_end: bool = Field(True, description="Also evaluate after the last step when it is not a multiple of `every`.")
+    tasks: list[str] = Field(default_factory=lambda: ["mmlu", "generate"], min_length=1,
+                             description="Registered task names: multiple-choice tasks (mmlu, ceval) get a seeded subset, `generate` k prompts x n samples.")
+    subjects: int = Field(4, ge=1, description="Multiple-choice tasks: subjects drawn (seeded) from the benchmark's list.")
+    items: int = Field(4, ge=1, description="Multiple-choice tasks: questions per drawn subject (the first ones).")
+    prompts: int = Field(4, ge=1, description="generate: prompts (the first k of the prompt set).")
+    samples: int = Field(4, ge=2, description="generate: samples per prompt (diversity within a prompt needs two or more).")
+    max_new_tokens: int = Field(32, ge=1, description="generate: longest sample in tokens.")
+    temperature: float = Field(1.0, gt=0, description="generate: sampling temperature.")
+    prompt_set: str = Field("alpaca_eval", description="generate: alpaca_eval, mt_bench or a JSONL/JSON file of prompts.")
+    n_boot: int = Field(100, ge=1, description="Bootstrap resamples for the diversity metrics' confidence intervals.")
+    seed: int = Field(0, description="Seed of the subject draw and of sampling; the same at every step, so steps compare.")
+    task_params: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                   description="Task name -> parameters (as -T of `evalsuite run`), overriding the above.")
+    fingerprint: Literal["weights", "step"] = Field(
+        "weights", description="What keys stored results: a hash of the live weights (reused when weights repeat), or "
+        "this run's stage and step (no hashing; for large models).")
+    store: str | None = Field(None, description="Result store (SQLite); default: $EVALSUITE_STORE or the user cache, as `evalsuite run`.")
+    log_all: bool = Field(False, description="Send every metric to trainer.log (train_log.jsonl, report_to); default: accuracy "
+                          "and the headline diversity metrics. The step records always hold all of them.")
+    alarms: list[AlarmSettings] = Field(default_factory=list, description="Thresholds checked after every evaluation.")
+
+    @model_validator(mode="after")
+    def _alarm_tasks(self):
+        for alarm in self.alarms:
+            if alarm.task is not None and alarm.task not in self.tasks:
+                raise ValueError(f"alarm on {alarm.metric!r} names task {alarm.task!r}, which is not among eval tasks {self.tasks}")
+        return self
+
+
 class TrainSettings(StageConfig):
     """Optimisation settings shared by every method that trains with a transformers Trainer."""
 
@@ -65,6 +132,7 @@ class TrainSettings(StageConfig):
     save_steps: int = Field(50, ge=1, description="Save a resumable trainer checkpoint every this many steps.")
     max_rows: int | None = Field(None, ge=1, description="Use at most this many rows of the stage data (after filtering).")
     lora: LoraSettings | None = Field(None, description="Train a LoRA adapter instead of all weights; `true` gives defaults.")
+    eval: EvalSettings | None = Field(None, description="Evaluate the live model during training (`true` gives defaults); see `evalsuite train fields eval`.")
 
     @field_validator("lora", mode="before")
     @classmethod
@@ -74,6 +142,11 @@ class TrainSettings(StageConfig):
         if value is False:
             return None
         return value
+
+    @field_validator("eval", mode="before")
+    @classmethod
+    def _eval_flag(cls, value: Any) -> Any:
+        return {} if value is True else None if value is False else value
 
     def trainer_arguments(self, runtime: Runtime, output_dir: Path) -> dict[str, Any]:
         """TrainingArguments fields common to every TRL config; precision and device are always explicit."""

@@ -53,6 +53,7 @@ def run_stage(name: str, stage: StageConfig, runtime: Runtime, out_dir: str | Pa
         return StageResult(name=name, path=str(out_dir), skipped=True, manifest=ckpt.read_manifest(out_dir))
 
     prepared = method.prepare(stage, inputs, run)  # everything that can be wrong with the inputs fails here
+    evaluator = _eval_callback(name, stage, run)  # and with the eval tasks' data
     run.resume = _resume_point(run.trainer_dir, digest)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ckpt.MANIFEST).unlink(missing_ok=True)
@@ -61,6 +62,8 @@ def run_stage(name: str, stage: StageConfig, runtime: Runtime, out_dir: str | Pa
     (run.trainer_dir / "config_hash").write_text(digest)
     resume_step = _step_of(run.resume)
     run.callbacks = [ckpt.make_log_callback(out_dir, resume_step), *callbacks]
+    if evaluator is not None:
+        run.callbacks.append(evaluator)
 
     torch.manual_seed(runtime.seed)
     trained = method.train(stage, prepared, run)
@@ -69,9 +72,23 @@ def run_stage(name: str, stage: StageConfig, runtime: Runtime, out_dir: str | Pa
     ckpt.save_model(trained.model, trained.tokenizer, out_dir)
     manifest = _manifest(run, stage, inputs, prepared, trained, digest=digest, resume_step=resume_step,
                          started=started, started_at=started_at)
+    if evaluator is not None:
+        manifest.evals = ckpt.EvalPointer(steps=[r.step for r in evaluator.records], stop_reason=evaluator.stop_reason)
     ckpt.write_manifest(out_dir, manifest)
     shutil.rmtree(run.trainer_dir, ignore_errors=True)
     return StageResult(name=name, path=str(out_dir), skipped=False, manifest=manifest, notes=prepared.notes)
+
+
+def _eval_callback(name: str, stage: StageConfig, run: StageRun):
+    """The stage's EvalCallback when its config has ``eval``; it writes under ``<out>/evals``."""
+    settings = getattr(stage, "eval", None)
+    if settings is None:
+        return None
+    from evalsuite.trainers.eval_callback import EvalCallback
+    from evalsuite.trainers.recipe import expand_env
+
+    evaluator = EvalCallback(settings, stage=name, out_dir=run.out_dir, data_dir=expand_env(run.recipe.data_dir))
+    return evaluator.check()
 
 
 def _digest(name: str, stage: StageConfig, runtime: Runtime, inputs: Inputs) -> str:
@@ -82,8 +99,11 @@ def _digest(name: str, stage: StageConfig, runtime: Runtime, inputs: Inputs) -> 
             raise DataError(f"data file not found: {path} (stage {name!r}; relative paths resolve against data_dir / EVALSUITE_DATA_DIR)")
     hash_of: dict[Path, str] = {}
     data_hashes = {role: [hash_of.setdefault(p, sha256_file(p)) for p in files] for role, files in inputs.files.items()}
+    config = stage.model_dump(mode="json")
+    if config.get("eval", False) is None:
+        del config["eval"]  # stages without evaluation keep the hash they had before `eval` existed
     return config_hash({
-        "method": stage.method, "config": stage.model_dump(mode="json"), "seed": runtime.seed,
+        "method": stage.method, "config": config, "seed": runtime.seed,
         "device": runtime.resolved_device(), "precision": runtime.precision,
         "parent": inputs.parent_hash or inputs.parent_ref, "data": data_hashes,
     })

@@ -79,18 +79,37 @@ class HFBackend:
             self._load(folder)
             weights_sha = hashing.result()
         reduced = config.autocast != "off"
-        self.fingerprint = ModelFingerprint(
+        self._finish(ModelFingerprint(
             model=config.model,
             revision=revision,
             weights_sha256=weights_sha,
             dtype=str(self.dtype).removeprefix("torch.") + (f"+autocast-{config.autocast}" if reduced else ""),
             device=self._device_name,
-        )
+        ))
+
+    @classmethod
+    def from_live(cls, model, tokenizer, config: HFConfig, fingerprint: ModelFingerprint) -> "HFBackend":
+        """A backend over a model already in memory (one being trained): nothing is loaded, and the model's mode,
+        device and dtype are left as they are. ``fingerprint`` must identify the live weights (the caller hashes
+        them, or names the run and step), since stored results are keyed by it."""
+        if config.autocast != "off":
+            raise ConfigError("a live model is scored exactly: autocast must be 'off'")
+        backend = cls.__new__(cls)
+        backend.config, backend.model, backend.tokenizer = config, model, tokenizer
+        first = next(model.parameters())
+        backend.device, backend._device_name, backend.dtype = first.device, first.device.type, first.dtype
+        backend.max_length = config.max_length or backend._model_max_length()
+        backend._finish(fingerprint)
+        return backend
+
+    def _finish(self, fingerprint: ModelFingerprint) -> None:
+        reduced = self.config.autocast != "off"
+        self.fingerprint = fingerprint
         self.capabilities = Capabilities(
             loglikelihoods=True, generate=True, prompt_logprobs=True, exact_recompute=True, reduced_precision=reduced,
-            agreement_sample=config.agreement_sample if reduced else 0,
+            agreement_sample=self.config.agreement_sample if reduced else 0,
         )
-        self.scorer = MultipleChoiceScorer(self.model, self.tokenizer, config, self.device, self.max_length, self._encode)
+        self.scorer = MultipleChoiceScorer(self.model, self.tokenizer, self.config, self.device, self.max_length, self._encode)
 
     def _load(self, folder: Path) -> None:
         import torch

@@ -41,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             _add_method(methods, name, method)
 
     fields = methods.add_parser("fields", help="List the documented options of a method (or of the runtime).")
-    fields.add_argument("method", nargs="?", default="runtime", choices=(*TRAINER_METHODS.names(), "runtime", "lora"))
+    fields.add_argument("method", nargs="?", default="runtime", choices=(*TRAINER_METHODS.names(), "runtime", "lora", "eval", "alarm"))
     fields.set_defaults(func=_show_fields)
     return parser
 

@@ -1,6 +1,7 @@
 """The demo: the main job, end to end, on a fresh machine.
 
-1. trains six checkpoints with ``recipes/demo.yaml`` (base → SFT → DPO, SimPO, CPO, GRPO);
+1. trains seven checkpoints with ``recipes/demo.yaml`` (base → SFT → DPO, SimPO, CPO, GRPO with and without
+   the diversity reward), independent stages side by side (:mod:`evalsuite.jobs.train_pipeline`);
 2. evaluates each on MMLU and C-Eval subsets (0-shot);
 3. samples N answers per prompt for AlpacaEval instructions and measures their diversity;
 4. has a small panel of local judges (the SFT checkpoint behind a real OpenAI-compatible HTTP
@@ -34,14 +35,16 @@ from evalsuite.jobs.grid import GridTask, ProgressFactory, headline, run_grid
 from evalsuite.jobs.real_checkpoints import run_real_checkpoints
 from evalsuite.reports.collect import JUDGING
 from evalsuite.reports.html import build_report
+from evalsuite.reports.judge_audit import audit_judges, write_audit
 from evalsuite.reports.judge_pairwise import combine_pairwise
 from evalsuite.reports.judge_runs import combine_panel
 from evalsuite.reports.real_checkpoints import LENGTH, REAL_DIR, html_section
 from evalsuite.serve import create_app
 from evalsuite.store import ResultStore
+from evalsuite.tasks.judging.items import run_labels
 from evalsuite.tasks.judging.judges import JudgeSpec, run_judges
 from evalsuite.tasks.judging.pairwise import PairwiseJudgeTask
-from evalsuite.tasks.judging.panel import RubricJudgeTask
+from evalsuite.tasks.judging.panel import RubricJudgeTask, RubricProbabilityTask
 
 MMLU_SUBJECTS = "high_school_geography,marketing,high_school_psychology"
 CEVAL_SUBJECTS = "accountant,high_school_chinese,logic"
@@ -73,7 +76,8 @@ def data_root(explicit: str | Path | None) -> Path:
 
 
 def demo_recipe(path: str | Path | None, data: Path, quick: bool) -> dict:
-    """The trainer recipe with the data root filled in; ``quick`` cuts every stage to two steps."""
+    """The trainer recipe with the data root filled in; ``quick`` cuts every stage to two steps (and its
+    evaluation during training to a few items at every step)."""
     recipe = load_yaml(path or DEFAULT_RECIPE)
     recipe["data_dir"] = str(data)
     if quick:
@@ -84,6 +88,8 @@ def demo_recipe(path: str | Path | None, data: Path, quick: bool) -> dict:
                     stage[key] = 1
             if "num_generations" in stage:
                 stage["num_generations"] = 2
+            if isinstance(stage.get("eval"), dict):
+                stage["eval"].update(every=1, subjects=1, items=2, prompts=2, samples=2, max_new_tokens=8, n_boot=20)
     return recipe
 
 
@@ -126,23 +132,31 @@ class LocalJudgeServer:
         self.thread.join(timeout=30)
 
 
-def local_judges(url: str, name: str, max_tokens: int) -> list[JudgeSpec]:
-    """Two seeds of one OpenAI-compatible endpoint: the demo's panel."""
+def local_judges(url: str, name: str, max_tokens: int, tokenizer: str | None = None) -> list[JudgeSpec]:
+    """Two seeds of one OpenAI-compatible endpoint: the demo's panel (``tokenizer``: the served checkpoint's,
+    which enables probability-weighted scores)."""
     return [JudgeSpec(name=f"{name}-seed{s}", base_url=url, model="local-judge", seed=s, temperature=0.7,
-                      max_tokens=max_tokens, concurrency=1) for s in (0, 1)]
+                      max_tokens=max_tokens, concurrency=1, tokenizer=tokenizer) for s in (0, 1)]
 
 
-def judge_answers(runs: Path, checkpoints: list[str], baseline: str, judges: list[JudgeSpec], store: ResultStore) -> dict[str, int]:
-    """Rubric panel over every checkpoint's answers, pairwise A/B of the trained ones against ``baseline``
-    (first judge); the records go to ``RUNS/_judging/{panel,pairwise}``. Returns the panel's verdict counts."""
+def judge_answers(runs: Path, checkpoints: list[str], baseline: str, judges: list[JudgeSpec], store: ResultStore,
+                  self_judged: bool = False) -> dict[str, int]:
+    """Rubric panel over every checkpoint's answers (probability-weighted too when every judge names its
+    tokenizer), pairwise A/B of the trained ones against ``baseline`` (first judge), and the judges' audit;
+    the records go to ``RUNS/_judging/{panel,pairwise,audit}``. Returns the panel's verdict counts.
+    ``self_judged``: the judges are the baseline checkpoint itself (the local judge), audited for self-preference."""
     panel_out, pair_out = runs / JUDGING / "panel", runs / JUDGING / "pairwise"
     answers = [str(runs / name / "generate") for name in checkpoints]
-    run_judges(RubricJudgeTask, {"runs": answers, "rubric": "default", "seed": 0, "n_boot": 200}, judges, store, panel_out)
+    scoring = RubricProbabilityTask if all(j.tokenizer for j in judges) else None
+    run_judges(RubricJudgeTask, {"runs": answers, "rubric": "default", "seed": 0, "n_boot": 200}, judges, store,
+               panel_out, probability_cls=scoring)
     panel = combine_panel(panel_out, [j.name for j in judges])
     pairs = [str(runs / baseline / "generate")] + [str(runs / n / "generate") for n in checkpoints if n not in ("base", baseline)]
     run_judges(PairwiseJudgeTask, {"runs": pairs, "seed": 0, "n_boot": 200}, judges[:1], store, pair_out)
     combine_pairwise(pair_out, [judges[0].name])
-    return panel.judgments
+    self_runs = {j.name: run_labels(pairs)[0] for j in judges[:1]} if self_judged else None
+    write_audit(runs / JUDGING / "audit", audit_judges(pair_out, panel=panel_out, self_runs=self_runs))
+    return {**panel.judgments, "probability_judges": len(panel.probability_judges or [])}
 
 
 def real_checkpoints(data: Path, out: Path, quick: bool, say: Callable[[str], None]) -> None:
@@ -157,13 +171,14 @@ def real_checkpoints(data: Path, out: Path, quick: bool, say: Callable[[str], No
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = lambda _: None,
              progress: ProgressFactory | None = None) -> Path:
     """Train, evaluate, judge and report; return the report's path. ``say`` receives one line per step."""
-    from evalsuite.trainers.pipeline import run_pipeline
+    from evalsuite.jobs.train_pipeline import train_concurrently
 
     data = data_root(settings.data_dir)
     work, runs = Path(settings.work), Path(settings.work) / "runs"
     say(f"[1/6] training checkpoints into {work / 'ckpt'} (finished stages are reused)")
-    checkpoints = run_pipeline(demo_recipe(settings.recipe, data, settings.quick), work / "ckpt",
-                               on_stage=lambda r: say(f"  {r.name}: {r.path}"))
+    checkpoints = train_concurrently(demo_recipe(settings.recipe, data, settings.quick), work / "ckpt", parallel="auto",
+                                     on_event=lambda e: say(f"  {e.name}: {e.status}" + (
+                                         f" {e.path}" if e.path else f" (log {e.log})" if e.log else "")))
     baseline = "sft" if "sft" in checkpoints else next(iter(checkpoints))
     with ResultStore(work / "results.sqlite") as store:
         say("[2/6] MMLU and C-Eval (0-shot), [3/6] generation and diversity")
@@ -175,10 +190,11 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = lambda _: None
             counts = judge_answers(runs, list(checkpoints), baseline, settings.judges, store)
         else:
             with LocalJudgeServer(Path(checkpoints[baseline])) as server:
-                judges = local_judges(server.url, baseline, max_tokens=32 if settings.quick else 64)
-                counts = judge_answers(runs, list(checkpoints), baseline, judges, store)
+                judges = local_judges(server.url, baseline, max_tokens=32 if settings.quick else 64,
+                                      tokenizer=str(checkpoints[baseline]))
+                counts = judge_answers(runs, list(checkpoints), baseline, judges, store, self_judged=True)
         say(f"  panel: {counts['ok']} verdicts scored, {counts['unparseable']} unparseable (excluded), "
-            f"{counts['failed']} failed")
+            f"{counts['failed']} failed; probability-weighted scores from {counts.get('probability_judges', 0)} judges")
     say("[5/6] real checkpoints: published AlpacaEval answers, each variant against its base")
     real_checkpoints(data, runs / REAL_DIR, settings.quick, say)
     say("[6/6] report")

@@ -37,16 +37,20 @@ def test_quick_demo_runs_end_to_end(data_dir, tmp_path):
         capture_output=True, text=True, env={"EVALSUITE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    checkpoints = ["base", "sft", "dpo", "simpo", "cpo", "grpo"]
+    checkpoints = ["base", "sft", "dpo", "simpo", "cpo", "grpo", "grpo_nodiv"]
     for name in checkpoints:
         assert (work / "ckpt" / name / "evalsuite_checkpoint.json").is_file()
         for run in ("mmlu-0shot", "ceval-0shot", "generate"):
             assert load_run(work / "runs" / name / run).model["model"].endswith(name)
     panel = load_result(work / "runs" / "_judging" / "panel")
     assert isinstance(panel, PanelResult)
-    assert sum(panel.judgments[k] for k in ("ok", "unparseable", "failed")) == 6 * 3 * 2  # 6 runs x 3 prompts x 2 judges
+    assert sum(panel.judgments[k] for k in ("ok", "unparseable", "failed")) == 7 * 3 * 2  # 7 runs x 3 prompts x 2 judges
+    # a tiny judge writes no parseable verdict, but its probabilities over the scale always give a score
+    assert len(panel.probability_scores) == len(checkpoints)
+    assert all(0 < m.mean <= 1 for m in panel.probability_mass.values())
     page = report.read_text(encoding="utf-8")
-    assert "data:image/png;base64," in page and "Judge panel" in page and "grpo" in page
+    assert "data:image/png;base64," in page and "Judge panel" in page and "grpo_nodiv" in page
+    assert "Probability-weighted scores" in page and "Meta-Llama-3-8B-Instruct" in page
     assert f"report: {report.resolve()}" in result.stdout
 
 

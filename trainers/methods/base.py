@@ -106,5 +106,13 @@ def register_method(method: Method) -> Method:
     return TRAINER_METHODS.register(method.name, method)
 
 
+def bind_callbacks(trainer, callbacks: list, tokenizer=None) -> None:
+    """Hand the trainer (and the tokenizer) to callbacks that log through it, such as ``EvalCallback``: they are
+    made before the trainer exists."""
+    for callback in callbacks:
+        if hasattr(callback, "bind"):
+            callback.bind(trainer, tokenizer)
+
+
 def trainable_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

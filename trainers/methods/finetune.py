@@ -15,7 +15,7 @@ from evalsuite.provenance import sha256_file
 from evalsuite.trainers import checkpoint as ckpt
 from evalsuite.trainers import data as data_mod
 from evalsuite.trainers import lora
-from evalsuite.trainers.methods.base import Inputs, Method, Prepared, StageRun, Trained, trainable_parameters
+from evalsuite.trainers.methods.base import Inputs, Method, Prepared, StageRun, Trained, bind_callbacks, trainable_parameters
 from evalsuite.trainers.methods.load import LoadStage
 from evalsuite.trainers.parent import load_parent, resolve_parent
 from evalsuite.trainers.settings import FinetuneSettings
@@ -125,6 +125,7 @@ class FinetuneMethod(Method):
             extra["ref_model"] = self.reference_model(stage, model, run)
         trainer = Trainer(model=model, args=config, train_dataset=dataset, processing_class=prepared.tokenizer,
                           callbacks=run.callbacks, **extra)
+        bind_callbacks(trainer, run.callbacks, prepared.tokenizer)
         trainer.train(resume_from_checkpoint=run.resume)
         model = trainer.model
         trainable = trainable_parameters(model)

@@ -15,7 +15,7 @@ from evalsuite.errors import ConfigError
 from evalsuite.trainers import data as data_mod
 from evalsuite.trainers.chatml import EOS_TEXT, chatml_tokenizer
 from evalsuite.trainers.methods.base import Inputs, Method, Prepared, StageRun, Trained, register_method
-from evalsuite.trainers.methods.base import trainable_parameters
+from evalsuite.trainers.methods.base import bind_callbacks, trainable_parameters
 from evalsuite.trainers.methods.finetune import data_file_info
 from evalsuite.trainers.settings import TrainSettings
 
@@ -128,6 +128,7 @@ class Pretrain(Method):
         args = TrainingArguments(**stage.trainer_arguments(run.runtime, run.trainer_dir))
         trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator,
                           callbacks=run.callbacks)
+        bind_callbacks(trainer, run.callbacks, tokenizer)
         trainer.train(resume_from_checkpoint=run.resume)
         return Trained(trainer.model, tokenizer, trainable_parameters(trainer.model))
 
