@@ -7,7 +7,8 @@ A registered metric is a function
 over raw texts (``groups``: one prompt id per text; ``mode``: ``"across"`` or
 ``"within"``; ``resampling``: :class:`evalsuite.metrics.resampling.Resampling`;
 ``options``: the metric's own keywords). Each name of
-:data:`evalsuite.metrics.names.DIVERSITY` is one library function with the
+:data:`evalsuite.metrics.names.DIVERSITY` (the default report) and of
+:data:`~evalsuite.metrics.names.EXTRA_DIVERSITY` (computed when named) is one library function with the
 arguments that make it that metric (``distinct_2`` is ``distinct_n`` with
 ``n=2``), imported on its first call. Outside packages register theirs through
 the ``evalsuite.metrics`` entry-point group, with the same signature.
@@ -97,5 +98,22 @@ BUILTIN: dict[str, CatalogMetric] = {
     "vendi": CatalogMetric(_EMBEDDING + "vendi_score", source="embeddings", takes=()),
 }
 
-for _name, _metric in BUILTIN.items():
+_SHAIB = "evalsuite.metrics.diversity.shaib:"
+_HOMOGENIZATION = "evalsuite.metrics.diversity.homogenization:"
+_NOVELTY = "evalsuite.metrics.diversity.novelty:"
+
+# Computed when asked for by name (names.EXTRA_DIVERSITY), never in the default report.
+EXTRA: dict[str, CatalogMetric] = {
+    "ngram_diversity": CatalogMetric(_SHAIB + "ngram_diversity", source="text", takes=()),
+    "self_repetition": CatalogMetric(_SHAIB + "self_repetition", source="text", takes=()),
+    "homogenization_rougel": CatalogMetric(_HOMOGENIZATION + "homogenization_rougel", source="text", takes=()),
+    "homogenization_bleu": CatalogMetric(_HOMOGENIZATION + "homogenization_bleu", source="text", takes=()),
+    "remote_clique": CatalogMetric(_SHAIB + "remote_clique", source="embeddings", takes=()),
+    "chamfer": CatalogMetric(_SHAIB + "chamfer", source="embeddings", takes=()),
+    # across prompts, every resample re-partitions the responses
+    "distinct_k": CatalogMetric(_NOVELTY + "distinct_k", source="text", takes=(), max_boot=100),
+    "utility_k": CatalogMetric(_NOVELTY + "utility_k", source="text", takes=()),
+}
+
+for _name, _metric in {**BUILTIN, **EXTRA}.items():
     METRICS.register(_name, _metric)

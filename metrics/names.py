@@ -33,11 +33,32 @@ DIVERSITY: dict[str, str] = {
     "vendi": "Vendi score",
 }
 
+# Diversity metrics computed when asked for by name (``evalsuite metrics --metrics ...``), not in the
+# default report: the ``diversity`` package's set (Shaib et al. 2024) and NoveltyBench's (Zhang et al. 2025).
+EXTRA_DIVERSITY: dict[str, str] = {
+    "ngram_diversity": "n-gram diversity (1-4)",
+    "self_repetition": "self-repetition",
+    "homogenization_rougel": "homogenization (ROUGE-L)",
+    "homogenization_bleu": "homogenization (BLEU)",
+    "remote_clique": "remote clique",
+    "chamfer": "chamfer distance",
+    "distinct_k": "distinct_k (equivalence classes)",
+    "utility_k": "utility_k",
+}
+
+# Similarity of two runs' answers to the same prompts (homogenization between checkpoints); the
+# qualified name is ``"<name>.between"`` (:func:`between`).
+BETWEEN = "between"
+BETWEEN_RUNS: dict[str, str] = {
+    "homogenization_rougel": "homogenization (ROUGE-L)",
+    "homogenization_embedding": "homogenization (embedding cosine)",
+}
+
 # The diversity metrics shown where there is room for two (nightly trends, report headlines, compare).
 HEADLINE = ("distinct_2", "self_bleu_4")
 
 ACCURACY = "acc"
-LABELS: dict[str, str] = {**DIVERSITY, ACCURACY: "accuracy"}
+LABELS: dict[str, str] = {**DIVERSITY, **EXTRA_DIVERSITY, **BETWEEN_RUNS, ACCURACY: "accuracy"}
 
 
 def qualified(name: str, mode: str | None = None) -> str:
@@ -49,6 +70,13 @@ def qualified(name: str, mode: str | None = None) -> str:
     if mode not in MODES:
         raise KeyError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
     return f"{name}.{mode}"
+
+
+def between(name: str) -> str:
+    """The name of a between-runs similarity: ``homogenization_rougel`` -> ``homogenization_rougel.between``."""
+    if name not in BETWEEN_RUNS:
+        raise KeyError(f"unknown between-runs metric {name!r}; known: {', '.join(BETWEEN_RUNS)}")
+    return f"{name}.{BETWEEN}"
 
 
 def split(qualified_name: str) -> tuple[str, str | None]:

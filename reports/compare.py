@@ -6,9 +6,12 @@ name, version and resolved parameters. For accuracy tasks the items are paired
 by (subject, index): the test is McNemar's (exact binomial when there are fewer
 than 25 discordant pairs) and the delta's confidence interval a paired
 bootstrap over items. Generation tasks compare the headline diversity metrics
-(:data:`evalsuite.metrics.names.HEADLINE`) per prompt. All p-values of one
-comparison are corrected together with Holm's method. Items present in only one
-run are counted and reported, never silently dropped.
+(:data:`evalsuite.metrics.names.HEADLINE`) per prompt, report how alike the two
+runs' answers are (``similarity`` rows, levels rather than deltas:
+:mod:`evalsuite.reports.homogenization`) and, where a rubric panel judged both,
+its scores paired by item (:mod:`evalsuite.reports.judge_compare`). All p-values
+of one comparison are corrected together with Holm's method. Items present in
+only one run are counted and reported, never silently dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from evalsuite.metrics.resampling import Resampling
 from evalsuite.metrics.result import make_signature
 from evalsuite.registry import METRICS
 from evalsuite.reports.collect import task_label
+from evalsuite.reports.homogenization import HEADER as SIMILARITY_HEADER
+from evalsuite.reports.homogenization import LEVEL, NO_EMBEDDER, Similarity, load_embedder, rows_of, similarity_rows
+from evalsuite.reports.judge_audit import GATE_ALPHA
 from evalsuite.results import RunResult, load_run
 from evalsuite.scores import AccuracyScores, DiversityScores
 
@@ -69,6 +75,7 @@ class Comparison:
     se: float = float("nan")
     signature: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    gate_refusal: str | None = None  # why a fail_on rule may not gate on it (a judge panel that disagrees)
 
     @property
     def name(self) -> str:
@@ -94,11 +101,14 @@ class CompareResult:
     only_in_b: list[str]
     not_compared: list[str]
     correction: str = "holm"
+    similarity: list[Similarity] = field(default_factory=list)  # levels, not deltas; outside the Holm family
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "alpha": self.alpha, "correction": self.correction, "n_boot": self.n_boot,
                 "seed": self.seed, "comparisons": [c.to_dict() for c in self.comparisons], "only_in_a": self.only_in_a,
-                "only_in_b": self.only_in_b, "not_compared": self.not_compared}
+                "only_in_b": self.only_in_b, "not_compared": self.not_compared,
+                "similarity": [s.to_dict() for s in self.similarity], "notes": self.notes}
 
 
 def load_runs(path: str | Path) -> list[RunData]:
@@ -243,25 +253,37 @@ def _compare_diversity(a: RunData, b: RunData, n_boot: int, seed: int) -> list[C
     return comparisons
 
 
-def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> CompareResult:
-    """Every shared task of ``a`` and ``b`` compared; Holm-corrected significance over all comparisons."""
+def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0, *,
+            embedder=None, judging: str | Path | None = None, min_judge_alpha: float = GATE_ALPHA) -> CompareResult:
+    """Every shared task of ``a`` and ``b`` compared; Holm-corrected significance over all comparisons.
+
+    ``embedder`` (a local sentence-transformers folder, or a function from texts to vectors) adds embedding
+    similarity rows; ``judging`` names the rubric panel(s) to compare (default: ``_judging/*`` beside a side),
+    ``min_judge_alpha`` the panel agreement below which a judge-derived metric refuses to gate.
+    """
     from statsmodels.stats.multitest import multipletests
 
+    from evalsuite.reports.judge_compare import judge_comparisons
+
+    embed = load_embedder(embedder)
     runs_a = {run.key: run for run in load_runs(a_path)}
     runs_b = {run.key: run for run in load_runs(b_path)}
     comparisons: list[Comparison] = []
-    unsupported = []
+    unsupported, similarity, generation = [], [], []
     for key in sorted(runs_a.keys() & runs_b.keys()):
         a, b = runs_a[key], runs_b[key]
         if isinstance(a.record.scores, AccuracyScores):
             found = _compare_accuracy(a, b, n_boot, seed)
         elif isinstance(a.record.scores, DiversityScores):
             found = _compare_diversity(a, b, n_boot, seed)
+            similarity += similarity_rows(a, b, n_boot, seed, embed)
+            generation.append((a, b))
         else:
             found = []
         comparisons.extend(found)
         if not found:
             unsupported.append(a.label)
+    comparisons += judge_comparisons(a_path, b_path, generation, n_boot, seed, judging, min_judge_alpha)
     if comparisons:
         reject, adjusted, _, _ = multipletests([c.p_value for c in comparisons], alpha=alpha, method="holm")
         for c, r, p in zip(comparisons, reject, adjusted):
@@ -270,7 +292,7 @@ def compare(a_path: str | Path, b_path: str | Path, alpha: float = 0.05, n_boot:
         a=str(a_path), b=str(b_path), alpha=alpha, n_boot=n_boot, seed=seed, comparisons=comparisons,
         only_in_a=sorted(runs_a[k].label for k in runs_a.keys() - runs_b.keys()),
         only_in_b=sorted(runs_b[k].label for k in runs_b.keys() - runs_a.keys()),
-        not_compared=unsupported,
+        not_compared=unsupported, similarity=similarity, notes=[NO_EMBEDDER] if similarity and embed is None else [],
     )
 
 
@@ -304,12 +326,13 @@ UNMATCHED = ("only_in_a", "only_in_b", "not_compared")
 
 
 def _unmatched(result: CompareResult, text=str) -> list[str]:
-    """``only in a: ...`` lines for the runs one side lacks and the tasks not compared (names through ``text``)."""
-    return [f"{side.replace('_', ' ')}: {', '.join(map(text, getattr(result, side)))}" for side in UNMATCHED if getattr(result, side)]
+    """``only in a: ...`` lines for the runs one side lacks and the tasks not compared, and the notes (through ``text``)."""
+    return [f"{side.replace('_', ' ')}: {', '.join(map(text, getattr(result, side)))}" for side in UNMATCHED
+            if getattr(result, side)] + [text(note) for note in result.notes]
 
 
 def _gate_lines(verdicts: list | None) -> list[str]:
-    return [("FAIL " if v.failed else "pass ") + v.message for v in verdicts or []]
+    return [f"{v.status} {v.message}" for v in verdicts or []]
 
 
 def to_markdown(result: CompareResult, verdicts: list | None = None) -> str:
@@ -319,6 +342,10 @@ def to_markdown(result: CompareResult, verdicts: list | None = None) -> str:
     lines.append("|" + "---|" * len(HEADER))
     for row in _rows(result):
         lines.append("| " + " | ".join(map(markdown_text, row)) + " |")
+    if result.similarity:
+        lines += ["", f"Similarity of b's answers to a's ({LEVEL}):", "", "| " + " | ".join(SIMILARITY_HEADER) + " |",
+                  "|" + "---|" * len(SIMILARITY_HEADER)]
+        lines += ["| " + " | ".join(map(markdown_text, row)) + " |" for row in rows_of(result.similarity)]
     lines += [f"\n{line}" for line in _unmatched(result, markdown_text)]
     lines += [f"\n{markdown_text(line)}" for line in _gate_lines(verdicts)]
     return "\n".join(lines) + "\n"
@@ -326,16 +353,24 @@ def to_markdown(result: CompareResult, verdicts: list | None = None) -> str:
 
 def to_html(result: CompareResult, verdicts: list | None = None) -> str:
     """The comparison as a self-contained HTML page, every name escaped."""
-    head = "".join(f"<th>{html_text(h)}</th>" for h in HEADER)
-    body = "".join("<tr>" + "".join(f"<td>{html_text(cell)}</td>" for cell in row) + "</tr>" for row in _rows(result))
     title = html_text(f"{result.b} vs {result.a}")
-    notes = "".join(f"<p>{line}</p>" for line in _unmatched(result, html_text))
+    notes = _html_table(SIMILARITY_HEADER, rows_of(result.similarity), f"Similarity of b's answers to a's ({LEVEL})")
+    notes += "".join(f"<p>{line}</p>" for line in _unmatched(result, html_text))
     notes += "".join(f"<p>{html_text(line)}</p>" for line in _gate_lines(verdicts))
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
         f"<h1>{title}</h1><p>alpha {html_text(result.alpha)}, Holm-corrected</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</body></html>\n"
+        f"{_html_table(HEADER, _rows(result))}{notes}</body></html>\n"
     )
+
+
+def _html_table(header: list[str], rows: list[list[str]], caption: str | None = None) -> str:
+    if caption and not rows:
+        return ""
+    head = "".join(f"<th>{html_text(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html_text(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    caption = f"<caption>{html_text(caption)}</caption>" if caption else ""
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def print_table(result: CompareResult) -> None:
@@ -350,5 +385,12 @@ def print_table(result: CompareResult) -> None:
         table.add_row(*row, style="bold" if row[7] == "yes" else None)
     out = console()
     out.print(table)
+    if result.similarity:
+        similar = Table(title=f"Similarity of b's answers to a's ({LEVEL})")
+        for h in SIMILARITY_HEADER:
+            similar.add_column(h, justify="right")
+        for row in rows_of(result.similarity):
+            similar.add_row(*row)
+        out.print(similar)
     for line in _unmatched(result):
         out.print(line)

@@ -19,6 +19,20 @@ task name, the name every table and ``summary.json`` use) or a bare metric
   *and* tonight − median crosses VALUE. One noisy night moves neither the
   median nor the MAD much; a drift leaves the band.
 
+**Levels.** A rule on a similarity row of compare (``gen.homogenization_rougel.between>0.8``:
+alarm when the candidate answers too much like the baseline) is on the level itself, not on a delta:
+``point`` compares the level with VALUE, ``ci`` its whole interval (a bootstrap over prompts), and
+``significant`` asks the level to cross VALUE with a one-sided z-test (its cluster-robust standard
+error) rejecting "not beyond VALUE" at alpha; levels are not in the Holm family of the deltas.
+``equivalence`` needs a delta and is refused on a level.
+
+**Refused gates.** A comparison can carry a reason it may not gate
+(``Comparison.gate_refusal``: a judge-derived metric whose panel's Krippendorff alpha is
+below ``--min-judge-alpha``). A rule on it is not evaluated: its verdict is *refused*,
+with the reason, and neither passes nor fails. It fails closed: ``compare`` exits 2
+(the rule cannot be evaluated on these judges: fix the panel or the rule) when no rule
+failed, and 1 when another rule found a regression.
+
 In a suite, ``fail_on`` is such a string (rules separated by commas), a list of
 them, or a list of mappings ``{rule: "mmlu-5shot.acc<-0.03", mode: ci}``
 (``nights``, ``z`` for history rules).
@@ -113,14 +127,22 @@ class Verdict:
     ci: tuple[float, float]
     p: float
     p_label: str
+    refused: str | None = None  # why the rule was not evaluated (then ``failed`` is False)
+    quantity: str = "delta"  # "level" for a similarity row
+
+    @property
+    def status(self) -> str:
+        """``FAIL``, ``REFUSED`` or ``pass``: the word the verdict lines start with."""
+        return "FAIL" if self.failed else ("REFUSED" if self.refused else "pass")
 
     @property
     def message(self) -> str:
         p = "n/a" if not math.isfinite(self.p) else f"{self.p:.3g}"
         interval = "band" if self.mode == "history" else "CI"
         tail = "" if self.mode == "history" else f", {self.p_label} {p}"
-        return (f"{self.name} vs {self.against}: rule {self.rule} [{self.mode}]: delta {self.delta:+.4f}, "
-                f"{interval} [{self.ci[0]:+.4f}, {self.ci[1]:+.4f}]{tail}")
+        refused = f": not evaluated: {self.refused}" if self.refused else ""
+        return (f"{self.name} vs {self.against}: rule {self.rule} [{self.mode}]: {self.quantity} {self.delta:+.4f}, "
+                f"{interval} [{self.ci[0]:+.4f}, {self.ci[1]:+.4f}]{tail}{refused}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -141,6 +163,8 @@ def judge(rule: GateRule, comparison, alpha: float, against: str) -> Verdict:
     """The verdict of a non-history ``rule`` on one compare ``Comparison``."""
     c = comparison
     p, p_label, ci = c.p_adjusted, "p (Holm)", c.ci
+    if getattr(c, "gate_refusal", None):
+        return Verdict(str(rule), rule.mode, c.name, against, False, c.delta, tuple(ci), p, p_label, refused=c.gate_refusal)
     if rule.mode == "point":
         failed = rule.crossed(c.delta)
     elif rule.mode == "significant":
@@ -157,15 +181,40 @@ def judge(rule: GateRule, comparison, alpha: float, against: str) -> Verdict:
     return Verdict(str(rule), rule.mode, c.name, against, bool(failed), c.delta, tuple(ci), p, p_label)
 
 
+def judge_level(rule: GateRule, similarity, alpha: float, against: str) -> Verdict:
+    """The verdict of a non-history ``rule`` on a similarity level (``homogenization.Similarity``) of compare."""
+    from scipy.stats import norm
+
+    s = similarity
+    if rule.mode == "equivalence":
+        raise ConfigError(f"fail_on: {rule}: {s.name} is a level, not a delta; equivalence needs a delta "
+                          "(write NAME>VALUE or NAME<VALUE)")
+    z = (s.value - rule.value) / s.se if s.se > 0 else (math.inf if rule.crossed(s.value) else -math.inf)
+    p = float(norm.sf(z) if rule.op.startswith(">") else norm.cdf(z))  # one-sided: the level beyond VALUE
+    if rule.mode == "point":
+        failed = rule.crossed(s.value)
+    elif rule.mode == "significant":
+        failed = rule.crossed(s.value) and p < alpha
+    else:  # ci: the interval's near end beyond the threshold too
+        failed = rule.crossed(s.ci[0] if rule.op.startswith(">") else s.ci[1])
+    return Verdict(str(rule), rule.mode, s.name, against, bool(failed), s.value, tuple(s.ci), p, "p (one-sided z)",
+                   quantity="level")
+
+
 def evaluate(result, rules: list[GateRule], against: str = "a") -> list[Verdict]:
-    """Every non-history rule on every comparison it names; a name that was not compared is an error listing the valid names."""
+    """Every non-history rule on every comparison and similarity level it names; a name that was not compared is an
+    error listing the valid names."""
     verdicts = []
+    levels = getattr(result, "similarity", [])
     for rule in (r for r in rules if r.mode != "history"):
         matches = [c for c in result.comparisons if rule.matches(c.name, c.metric)]
-        if not matches:
+        matched_levels = [s for s in levels if rule.matches(s.name, s.metric)]
+        if not matches and not matched_levels:
+            valid = {c.name for c in result.comparisons} | {s.name for s in levels}
             raise ConfigError(f"fail_on names {rule.name!r}, which was not compared; valid names: "
-                              f"{', '.join(sorted({c.name for c in result.comparisons})) or '(none)'}")
+                              f"{', '.join(sorted(valid)) or '(none)'}")
         verdicts += [judge(rule, c, result.alpha, against) for c in matches]
+        verdicts += [judge_level(rule, s, result.alpha, against) for s in matched_levels]
     return verdicts
 
 

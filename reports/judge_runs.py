@@ -14,6 +14,15 @@ MT-Bench records carry both scorings side by side — ``scores`` from the parsed
 verdicts, ``probability_scores`` probability-weighted (G-Eval), ``scoring`` says
 which is which — with the mass on the scale and how the two agree item by item
 (:mod:`evalsuite.reports.judge_scoring`).
+
+Several scores of one item are not independent (a panel's judges score the same
+answer; MT-Bench's two turns grade one conversation). A mean over them counts
+every score once, and its interval and standard error are clustered by item: a
+bootstrap that resamples whole items with all their scores
+(:func:`evalsuite.metrics.clustered.cluster_bootstrap_means`) and the
+cluster-robust standard error statsmodels' OLS reports with ``cov_type="cluster"``
+(:func:`evalsuite.metrics.clustered.cluster_se`); ``signature`` says
+``resample:cluster=item``.
 """
 
 from __future__ import annotations
@@ -28,7 +37,10 @@ from pydantic import BaseModel
 from evalsuite.errors import DataError
 from evalsuite.files import atomic_write_text
 from evalsuite.jsonl import read_jsonl, write_jsonl
+from evalsuite.metrics.bootstrap import percentile_interval
+from evalsuite.metrics.clustered import cluster_bootstrap_means, cluster_se, unit_label
 from evalsuite.metrics.resampling import Resampling
+from evalsuite.metrics.result import make_signature
 from evalsuite.registry import TASKS
 from evalsuite.reports.judge_scoring import (
     MassStats, ScoringAgreement, attach_probabilities, mass_stats, read_probability_runs, scoring_agreement, scoring_notes,
@@ -123,9 +135,23 @@ class JudgesRecord(Record):
 
 
 class DimensionStats(BaseModel):
-    mean: float | None
-    ci: tuple[float, float] | None
+    mean: float | None  # every judge's score of every item of the run, each counted once
+    ci: tuple[float, float] | None  # bootstrap over items (all judges' scores of a drawn item come with it)
     n_items: int
+    n_scores: int | None = None  # judge x item scores behind the mean
+    se: float | None = None  # cluster-robust (CR1) standard error, clustered by item
+    signature: str | None = None
+
+
+def clustered_mean(values: list[float], clusters: list, resampling: Resampling, name: str) -> dict[str, Any]:
+    """Mean of ``values``, its bootstrap CI and cluster-robust SE with ``clusters`` (items) as the unit (none for < 2)."""
+    array = np.asarray(values, dtype=float)
+    n_items = len(set(map(str, clusters)))
+    interval = percentile_interval(cluster_bootstrap_means(array, clusters, resampling), resampling.confidence) \
+        if n_items > 1 else None
+    return {"mean": float(array.mean()) if len(array) else None, "ci": interval,
+            "se": cluster_se(array, clusters) if n_items > 1 else None,
+            "signature": make_signature(name, ci=resampling.label(), resample=unit_label("item").replace(":", "="))}
 
 
 class AgreementStats(BaseModel):
@@ -178,24 +204,17 @@ def combine_panel(out: str | Path, judges: list[str]) -> PanelResult:
 
 
 def _panel_scores(parsed: list[dict], dims: list[str], params: dict) -> dict[str, dict[str, DimensionStats]]:
-    """Per run and dimension: the mean over items of the judges' mean score, with a bootstrap CI over items."""
-    from evalsuite.metrics.bootstrap import mean_ci
-
+    """Per run and dimension: the mean of every judge's score (the mean over items of the judges' mean score when
+    every judge scored every item), with a bootstrap CI and a standard error clustered by item."""
     resampling = Resampling(ci=True, n_boot=params["n_boot"], seed=params["seed"])
-    per_item: dict[int, dict[str, list[float]]] = {}
-    labels: dict[int, str] = {}
-    for s in parsed:
-        labels[s["index"]] = s["label"]
-        for dim, score in s["scores"].items():
-            per_item.setdefault(s["index"], {}).setdefault(dim, []).append(score)
     out: dict[str, dict[str, DimensionStats]] = {}
-    for label in sorted(set(labels.values())):
-        items = [i for i in sorted(per_item) if labels[i] == label]
+    for label in sorted({s["label"] for s in parsed}):
         out[label] = {}
         for dim in dims:
-            values = np.array([np.mean(per_item[i][dim]) for i in items if dim in per_item[i]], float)
-            ci = mean_ci(values, resampling) if len(values) > 1 else None
-            out[label][dim] = DimensionStats(mean=float(values.mean()) if len(values) else None, ci=ci, n_items=len(values))
+            scored = [s for s in parsed if s["label"] == label and s["scores"].get(dim) is not None]
+            items = [s["index"] for s in scored]
+            stats = clustered_mean([s["scores"][dim] for s in scored], items, resampling, "panel_mean")
+            out[label][dim] = DimensionStats(**stats, n_items=len(set(items)), n_scores=len(scored))
     return out
 
 
@@ -238,6 +257,20 @@ class TurnScores(BaseModel):
 class MTBenchScores(TurnScores):
     by_category: dict[str, float]
     by_turn: dict[str, TurnScores] = {}  # "1", "2"; ``mean`` pools both turns, as FastChat's "Average"
+    se: float | None = None  # of the pooled mean, clustered by item (its two turns); ``ci`` likewise
+    signature: str | None = None
+
+
+def _mt_bench_scores(run: JudgeRun, label: str, field: str, params: dict) -> MTBenchScores:
+    """One judge's scores of one run as its record has them, the pooled mean's CI and SE clustered by item."""
+    scores = MTBenchScores(**run.record.scores.by_run[label].model_dump())
+    rated = [s for s in run.samples if s.get("label") == label and s.get("status", "ok") == "ok" and s.get(field) is not None]
+    if not rated:
+        return scores
+    resampling = Resampling(ci=True, n_boot=params["n_boot"], seed=params["seed"])
+    stats = clustered_mean([s[field] for s in rated], [f"{s['prompt_id']}/{s['sample_index']}" for s in rated],
+                           resampling, "mt_bench_mean")
+    return scores.model_copy(update={"ci": stats["ci"], "se": stats["se"], "signature": stats["signature"]})
 
 
 class MTBenchResult(JudgesRecord):
@@ -262,10 +295,9 @@ def combine_mt_bench(out: str | Path, judges: list[str]) -> MTBenchResult:
     result = MTBenchResult(
         provenance=provenance(), templates_sha256=runs[0].params["templates_sha256"],
         judges=[r.description() for r in runs], judgments=counts(runs), turns=runs[0].metadata.get("turns", 1),
-        scores={label: {r.judge: MTBenchScores(**r.record.scores.by_run[label].model_dump()) for r in runs}
-                for label in labels},
+        scores={label: {r.judge: _mt_bench_scores(r, label, "rating", r.params) for r in runs} for label in labels},
         scoring=scoring_notes(["scores"], ["probability_scores"] if probs else []),
-        probability_scores={label: {r.judge: MTBenchScores(**r.record.scores.by_run[label].model_dump()) for r in probs}
+        probability_scores={label: {r.judge: _mt_bench_scores(r, label, "probability_rating", runs[0].params) for r in probs}
                             for label in labels} if probs else None,
         probability_mass={r.judge: mass_stats([s["mass"] for s in r.samples]) for r in probs} if probs else None,
         scoring_agreement=scoring_agreement(parsed, scored, lambda s: s.get("rating", s.get("probability_rating")))

@@ -16,5 +16,5 @@ fi
 python -m pip install -q -e ".[all,dev]"
 # Reference implementations the judging tests compare against; only their metrics
 # code is used, and their full dependency lists are heavy, hence --no-deps.
-python -m pip install -q --no-deps "fschat==0.2.36" "alpaca_eval==0.6.6"
+python -m pip install -q --no-deps "fschat==0.2.36" "alpaca_eval==0.6.6" "diversity==0.3.1"
 echo "evalsuite installed in $(pwd)/.venv"

@@ -2,6 +2,7 @@
 
     evalsuite metrics generations.jsonl --text-field response --group-by prompt_id --out metrics.json
     evalsuite metrics generations.jsonl --metric distinct_2 --metric my_metric -M order=3
+    evalsuite metrics generations.jsonl --metrics ngram_diversity,distinct_k -M distinct_k.equivalence=exact
 
 Prints a table (within-prompt and across-prompt, with confidence intervals)
 and writes the full results, signatures included, as JSON. ``--metric`` runs
@@ -36,8 +37,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add("--out", default=None, help="write the results as JSON here")
     add("--metric", action="append", default=None, metavar="NAME",
         help="run this registered metric (repeatable; built-in ids or a package's entry point) instead of the full report")
+    add("--metrics", dest="metric", action="extend", metavar="A,B", type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
+        help="comma-separated registered metrics, e.g. ngram_diversity,self_repetition,homogenization_rougel,distinct_k")
     add("-M", "--metric-option", action="append", default=[], metavar="KEY=VALUE",
-        help="keyword option passed to the --metric functions (value read as YAML: 3, true, a string)")
+        help="option for the --metric functions (YAML value); NAME.KEY=VALUE for metric NAME only")
     add("--tokenizer", default=d.tokenizer, choices=TOKENIZERS, help="n-gram tokenizer (default: auto)")
     add("--lowercase", action="store_true", help="lowercase before counting n-grams")
     add("--bleu-tokenizer", default=d.bleu_tokenizer, choices=TOKENIZERS, help="self-BLEU tokenizer (default: 13a)")

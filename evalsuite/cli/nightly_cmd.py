@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evalsuite.cli import EXIT_OK, EXIT_REGRESSION
 from evalsuite.cli.grid_cmd import add_executor_arguments
+from evalsuite.errors import ConfigError
 
 
 def add_parser(subparsers):
@@ -26,4 +27,7 @@ def run(args) -> int:
         print(f"warning: {warning}")
     for regression in summary["regressions"]:
         print(f"regression: {regression['message']}")
+    if summary["refused"] and not summary["regressions"]:  # fail closed, as compare: a gate not evaluated never passes
+        raise ConfigError(f"fail_on: {len(summary['refused'])} rule(s) could not be evaluated: "
+                          + "; ".join(v["message"] for v in summary["refused"]))
     return EXIT_REGRESSION if summary["regressions"] else EXIT_OK

@@ -19,6 +19,7 @@ from evalsuite.metrics.diversity.io import Fields, Record, by_model, records_fro
 from evalsuite.metrics.diversity.lengths import length_matched
 from evalsuite.metrics.diversity.suite import MetricReport, SuiteConfig, diversity_report, metric_report, report_dict
 from evalsuite.metrics.result import METRICS_VERSION
+from evalsuite.registry import METRICS
 
 
 def read_generations(path: str | Path, fields: Fields = Fields()) -> list[Record]:
@@ -69,7 +70,17 @@ def score_files(
         texts = [r.text for r in records]
         groups = [r.group for r in records] if fields.group else None
         if names:
-            reports[label] = metric_report(names, texts, groups, config.resampling, options)
+            reports[label] = metric_report(names, texts, groups, config.resampling, _with_model(names, options, config))
         else:
             reports[label] = diversity_report(texts, groups, config)
     return ScoredSets(sets, reports, matched)
+
+
+def _with_model(names: Sequence[str], options: dict[str, Any] | None, config: SuiteConfig) -> dict[str, Any]:
+    """``--embedding-model`` as the ``model`` of every named embedding metric that was not given one."""
+    options = dict(options or {})
+    if config.embedding_model and "model" not in options:
+        for name in names:
+            if getattr(METRICS.get(name), "source", None) == "embeddings":
+                options.setdefault(f"{name}.model", config.embedding_model)
+    return options

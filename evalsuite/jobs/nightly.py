@@ -141,8 +141,9 @@ def gates_html(verdicts: list[dict[str, Any]]) -> str:
     """The report's gate section: one escaped line per verdict, failures first."""
     from evalsuite.escape import html_text
 
-    ordered = sorted(verdicts, key=lambda v: not v["failed"])
-    lines = "".join(f"<p class='note'>{'FAIL' if v['failed'] else 'pass'} {html_text(v['message'])}</p>" for v in ordered)
+    ordered = sorted(verdicts, key=lambda v: (not v["failed"], not v.get("refused")))
+    status = lambda v: "FAIL" if v["failed"] else ("REFUSED" if v.get("refused") else "pass")  # noqa: E731
+    lines = "".join(f"<p class='note'>{status(v)} {html_text(v['message'])}</p>" for v in ordered)
     return "<h2>Regression gates</h2>" + (lines or "<p class='note'>no fail_on rules</p>")
 
 
@@ -183,7 +184,8 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
         summary = {
             "suite": suite.name, "night": night, "previous_night": previous, "checkpoints": [c.name for c in checkpoints],
             "items_computed": computed, "items_from_store": from_store,
-            "regressions": [v for v in verdicts if v["failed"]], "gates": verdicts, "gate_warnings": plan.warnings,
+            "regressions": [v for v in verdicts if v["failed"]], "refused": [v for v in verdicts if v.get("refused")],
+            "gates": verdicts, "gate_warnings": plan.warnings,
             "plan": plan.to_dict(), "comparisons": comparisons, "report": str(report), "seconds": round(time.perf_counter() - started, 1),
         }
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

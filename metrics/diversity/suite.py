@@ -94,20 +94,37 @@ def metric_report(
     """The report of the registered metrics ``names`` (built-in or from another package) over raw ``texts``.
 
     Each is called as ``fn(texts, groups=, mode=, resampling=, **options)`` in
-    every mode :func:`report_modes` gives.
+    every mode :func:`report_modes` gives. An option ``NAME.key`` goes to metric
+    ``NAME`` only (``distinct_k.equivalence=exact``); a plain ``key`` to every metric.
     """
     metrics = {name: METRICS.get(name) for name in names}
+    per_metric = _options_by_metric(list(metrics), options or {})
     for name, metric in metrics.items():
-        check_options(name, metric, options or {})
+        check_options(name, metric, per_metric[name])
     report: MetricReport = {}
     for mode in report_modes(groups):
         report[mode] = {}
         for name, metric in metrics.items():
-            result = metric(list(texts), groups=groups, mode=mode, resampling=resampling, **(options or {}))
+            result = metric(list(texts), groups=groups, mode=mode, resampling=resampling, **per_metric[name])
             if not isinstance(result, MetricResult):
                 raise ConfigError(f"metric {name!r} returned {type(result).__name__}; a metric returns a MetricResult")
             report[mode][name] = result
     return report
+
+
+def _options_by_metric(names: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in options.items():
+        target, dot, option = key.rpartition(".")
+        if not dot:
+            for name in names:
+                out[name][key] = value
+        elif target in out:
+            out[target][option] = value
+        else:
+            raise ConfigError(f"option {key!r} is for metric {target!r}, which is not among the metrics asked for "
+                              f"({', '.join(names)})")
+    return out
 
 
 def report_dict(report: MetricReport) -> dict[str, dict[str, dict]]:
