@@ -23,6 +23,8 @@ from evalsuite.jsonl import read_jsonl
 from evalsuite.metrics import names
 from evalsuite.reports import plots, training_curves
 from evalsuite.reports.collect import JUDGING, Run, headline_metrics, load_tree, subject_frame, summary_frame, wide_table
+from evalsuite.reports.compare import load_runs
+from evalsuite.reports.homogenization import similarity_rows
 from evalsuite.reports.judge_audit import JudgeAudit
 from evalsuite.reports.judge_audit import html_section as audit_section
 from evalsuite.reports.judge_pairwise import PairwiseResult
@@ -166,6 +168,7 @@ def _judging_sections(root: Path, judging: dict[str, BaseModel]) -> tuple[list[s
         rows = {f"{p.candidate} vs {p.baseline} ({p.judge})": {
             "win rate": "n/a" if p.win_rate is None else f"{p.win_rate:.3f}",
             "W/T/L": f"{p.wins}/{p.ties}/{p.losses}",
+            "length-controlled": _lc_cell(p),
             "order-inconsistent": "n/a" if p.order_inconsistent_share is None else f"{p.order_inconsistent_share:.2f}",
             "unparseable or failed": p.unparseable_or_failed} for p in pairwise.pairs}
         sections += ["<h2>Pairwise judging (both orders)</h2>", _table(_frame(rows, "comparison"))]
@@ -173,6 +176,34 @@ def _judging_sections(root: Path, judging: dict[str, BaseModel]) -> tuple[list[s
     if audit is not None:
         sections.append(audit_section(audit))
     return sections, panel_records
+
+
+def _lc_cell(pair) -> str:
+    """AlpacaEval 2's length-controlled win rate with its bootstrap CI, or why there is none."""
+    lc = pair.length_controlled
+    if lc is None or lc.value is None:
+        return "n/a" + (f" ({pair.length_controlled_error})" if pair.length_controlled_error else "")
+    ci = f" [{lc.ci[0]:.3f}, {lc.ci[1]:.3f}]" if lc.ci and None not in lc.ci else ""
+    return f"{lc.value:.3f}{ci}"
+
+
+def _homogenization_section(root: Path, baseline: str, checkpoints: list[str]) -> str:
+    """How alike each checkpoint's answers are to the baseline's, prompt by prompt (ROUGE-L F1, a level: 1.0 = the
+    same answers), with a bootstrap CI over prompts: has training made the model answer like its parent?"""
+    reference = {r.label: r for r in load_runs(root / baseline) if isinstance(r.record.scores, DiversityScores)}
+    rows: dict[str, dict[str, str]] = {}
+    for name in checkpoints:
+        if name == baseline or not (root / name).is_dir():
+            continue
+        for run in load_runs(root / name):
+            if run.label in reference and isinstance(run.record.scores, DiversityScores):
+                for row in similarity_rows(reference[run.label], run, n_boot=500, seed=0):
+                    rows.setdefault(name, {})[f"{row.name} vs {baseline}"] = f"{row.value:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]"
+    if not rows:
+        return ""
+    return ("<h2>Homogenization with the baseline</h2>" + _table(_frame(rows, "checkpoint")) +
+            "<p class='note'>ROUGE-L F1 between a checkpoint's answer and the baseline's answer to the same prompt and "
+            "sample, averaged; 95% CI from a bootstrap over prompts. A level, not a delta.</p>")
 
 
 def _probability_section(panel: PanelResult) -> list[str]:
@@ -242,6 +273,7 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
         part = frame[frame.task == task].pivot(index="metric", columns="checkpoint", values="value")
         part.index.name = "metric"
         sections.append(f"<details><summary>{html_text(task)}</summary>{_table(part.map(lambda v: '' if pd.isna(v) else f'{v:.4f}'))}</details>")
+    sections.append(_homogenization_section(root, baseline, checkpoints))
     judging_sections, panel_records = _judging_sections(root, judging)
     sections += [*judging_sections, _answers_section(runs, panel_records)]
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html_text(title)}</title>"

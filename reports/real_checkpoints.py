@@ -65,7 +65,8 @@ class ModelSummary(BaseModel):
     mean_tokens: float
     distinct_2: Estimate
     self_bleu_4: Estimate
-    semantic: dict[str, Estimate] = Field(default_factory=dict, description="distinct_k-style diversity across prompts")
+    semantic: dict[str, Estimate] = Field(default_factory=dict, description="across-prompt metrics on a seeded sample of "
+                                          "prompts: distinct_k and the Shaib et al. set, by qualified name")
     leaderboard: Leaderboard | None = None
 
 
@@ -152,9 +153,17 @@ def headline(record: RealCheckpointsResult, v: VariantReport) -> str:
 
 
 TABLE_HEADER = ["model", "vs", "mean tokens", "Δ length", "distinct-2 (across)", "Δ distinct-2", "Δ at matched length",
-                "self-BLEU-4 (across)", "Δ self-BLEU-4", "Δ at matched length", "ROUGE-L with reference",
-                "distinct_k (across, classes)",
-                "published win rate", "published LC win rate", "published avg length (characters)"]
+                "self-BLEU-4 (across)", "Δ self-BLEU-4", "Δ at matched length", "ROUGE-L with reference"]
+PUBLISHED = ["published win rate", "published LC win rate", "published avg length (characters)"]
+
+
+def sampled_metrics(record: RealCheckpointsResult) -> list[str]:
+    """The qualified names of the sampled across-prompt metrics, in the order they were computed."""
+    return list(dict.fromkeys(name for m in record.models for name in m.semantic))
+
+
+def table_header(record: RealCheckpointsResult) -> list[str]:
+    return TABLE_HEADER + [f"{names.label(n)}, sample" for n in sampled_metrics(record)] + PUBLISHED
 
 
 def table_rows(record: RealCheckpointsResult) -> list[list[str]]:
@@ -175,7 +184,8 @@ def table_rows(record: RealCheckpointsResult) -> list[list[str]]:
                 row += [_est(own), _est(raw.delta if raw else None, ".3f", True),
                         _est(matched.delta if matched else None, ".3f", True)]
             row.append("; ".join(f"{_est(e)}" for e in v.homogenization.values()) or "n/a")
-        row.append("; ".join(f"{_est(e, '.0f')}" for e in m.semantic.values()) or "n/a")
+        row += [_est(m.semantic.get(n), ".0f" if names.split(n)[0] == "distinct_k" else ".3f") if n in m.semantic else "n/a"
+                for n in sampled_metrics(record)]
         row += [f"{lb.win_rate:.1f} ± {lb.win_rate_se:.1f}" if lb else "n/a",
                 f"{lb.lc_win_rate:.1f} ± {lb.lc_win_rate_se:.1f}" if lb else "n/a",
                 f"{lb.avg_length:.0f}" if lb else "n/a"]
@@ -185,7 +195,8 @@ def table_rows(record: RealCheckpointsResult) -> list[list[str]]:
 
 def markdown_table(record: RealCheckpointsResult) -> str:
     """The README table: one line per model, every cell escaped, with the headline sentences and notes below."""
-    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    header = table_header(record)
+    lines = ["| " + " | ".join(markdown_text(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(markdown_text(c) for c in row) + " |" for row in table_rows(record)]
     lines.append("")
     lines += [f"- {markdown_text(headline(record, v))}" for v in record.variants]
@@ -220,7 +231,7 @@ def html_section(root: str | Path) -> str:
     if record is None:
         return ""
     opening = "".join(f"<li>{html_text(headline(record, v))}</li>" for v in record.variants)
-    head = "".join(f"<th>{html_text(h)}</th>" for h in TABLE_HEADER)
+    head = "".join(f"<th>{html_text(h)}</th>" for h in table_header(record))
     body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in table_rows(record))
     notes = "".join(f"<li>{html_text(n)}</li>" for n in record.notes)
     settings = html_text(", ".join(f"{k}: {v}" for k, v in record.settings.items()))

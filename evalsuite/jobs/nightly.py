@@ -30,7 +30,7 @@ from evalsuite.errors import LockBusyError
 from evalsuite.files import atomic_write_text
 from evalsuite.jobs.executors import Executor, make_executor
 from evalsuite.jobs.grid import Suite, load_suite, run_grid, suite_data
-from evalsuite.jobs.plan import plan_for, plan_html
+from evalsuite.jobs.plan import latest_night, plan_for, plan_html
 from evalsuite.metrics import names
 from evalsuite.reports.collect import headline_metrics, load_tree, summary_frame
 from evalsuite.reports.compare import compare
@@ -166,6 +166,11 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
     night = night or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     nights = out / "nights"
     started = time.perf_counter()
+    # Gates below their minimum detectable effect are flagged as the suite is loaded (from the last night's
+    # discordance when there is one, else the stated assumption), before anything is evaluated.
+    loaded = plan_for(suite, latest_night(out) if nights.is_dir() else None, None, 0.05, 0.8)
+    for warning in loaded.warnings:
+        say(f"warning: {warning}")
     # The lock covers everything down to summary.json, so a second run cannot interleave its report or summary.
     with NightlyLock(out / ".nightly.lock", suite.name):
         with ResultStore(out / "results.sqlite") as store:
@@ -178,14 +183,15 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
         verdicts = found + verdicts
         plan = plan_for(suite, nights / night, None, 0.05, 0.8)
         for warning in plan.warnings:
-            say(f"warning: {warning}")
+            if warning not in loaded.warnings:  # tonight's observed figures may flag what the assumption did not
+                say(f"warning: {warning}")
         report = build_report(nights / night, out / "report" / "index.html", baseline=suite.baseline, history=trend,
                               title=f"{suite.name}: {night}", extra_sections=[gates_html(verdicts), plan_html(plan)])
         summary = {
             "suite": suite.name, "night": night, "previous_night": previous, "checkpoints": [c.name for c in checkpoints],
             "items_computed": computed, "items_from_store": from_store,
             "regressions": [v for v in verdicts if v["failed"]], "refused": [v for v in verdicts if v.get("refused")],
-            "gates": verdicts, "gate_warnings": plan.warnings,
+            "gates": verdicts, "gate_warnings": list(dict.fromkeys(loaded.warnings + plan.warnings)),
             "plan": plan.to_dict(), "comparisons": comparisons, "report": str(report), "seconds": round(time.perf_counter() - started, 1),
         }
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

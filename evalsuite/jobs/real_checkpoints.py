@@ -17,8 +17,10 @@ each preference-optimised variant with its reference, paired by prompt:
   against the rest of its own side), with a Wilcoxon test on them;
 - homogenization with the reference (ROUGE-L F1 of the two answers to each
   prompt, :func:`evalsuite.metrics.diversity.homogenization.between_runs`) and
-  semantic diversity across prompts (NoveltyBench's ``distinct_k``, on a seeded
-  sample of prompts: its partition is quadratic), when those metrics are
+  across prompts, on a seeded sample of prompts (the same for every model:
+  these are quadratic in the answers), NoveltyBench's ``distinct_k`` and the
+  Shaib et al. set (``ngram_diversity``, ``self_repetition``,
+  ``homogenization_rougel``, our ``compression``), when those metrics are
   registered; otherwise a note says they were left out;
 - ``evalsuite compare`` on the two imported runs (what it pairs is kept);
 - the published AlpacaEval 2 figures from ``leaderboard_excerpt.csv``.
@@ -187,30 +189,36 @@ def _summary(name: str, run_dir: Path, leaderboard: dict[str, Leaderboard], sema
     )
 
 
-def _semantic_metric(notes: list[str], keys: list[str], sample: int, seed: int):
-    """NoveltyBench's ``distinct_k`` across prompts (registered metric, its default unigram equivalence)
-    on the same seeded sample of prompts for every model, or None (and a note) when not registered.
+SAMPLED = ("distinct_k", "ngram_diversity", "self_repetition", "homogenization_rougel", "compression")
 
-    The greedy partition compares each answer with the first member of every class so far: quadratic
-    in the answers, about 2 s for 200 answers and half a minute for 805, and every resample of an
-    interval re-partitions; so a sample, no interval.
+
+def _semantic_metric(notes: list[str], keys: list[str], sample: int, seed: int):
+    """The across-prompt metrics of :data:`SAMPLED` (registered metrics, their defaults) on the same seeded
+    sample of prompts for every model, or None (and a note) when none is registered.
+
+    NoveltyBench's greedy partition compares each answer with the first member of every class so far, and
+    ROUGE-L homogenization every pair of answers: quadratic in the answers (about 2 s and 5 s for 200 long
+    answers), and every resample of an interval would re-partition; so a sample, no interval.
     """
     from evalsuite.registry import METRICS
 
-    if "distinct_k" not in METRICS:
-        notes.append("Semantic diversity (NoveltyBench distinct_k) was left out: no metric 'distinct_k' is "
-                     "registered in this build.")
+    chosen_metrics = [m for m in SAMPLED if m in METRICS]
+    missing = [m for m in SAMPLED if m not in METRICS]
+    if missing:
+        notes.append(f"Left out (not registered in this build): {', '.join(missing)}.")
+    if not chosen_metrics:
         return None
-    metric = METRICS.get("distinct_k")
     chosen = sorted(keys) if len(keys) <= sample else sorted(np.random.default_rng(seed).choice(sorted(keys), sample,
                                                                                                  replace=False))
-    notes.append(f"distinct_k across prompts: equivalence classes among the answers to {len(chosen)} prompts "
+    notes.append(f"{', '.join(chosen_metrics)} across prompts: on the answers to {len(chosen)} prompts "
                  f"({'all' if len(chosen) == len(keys) else f'a sample drawn with seed {seed}, the same for every model'}; "
-                 "no interval: each resample would re-partition).")
+                 "no interval: each resample would re-partition or re-pair). distinct_k counts equivalence classes "
+                 "(NoveltyBench's unigram rule); the others are the diversity package's definitions (Shaib et al. 2024).")
 
     def semantic(answers: dict[str, str]) -> dict[str, Estimate]:
-        result = metric([answers[k] for k in chosen if k in answers], groups=None, mode="across")
-        return {names.qualified("distinct_k", "across"): Estimate(value=result.value)}
+        texts = [answers[k] for k in chosen if k in answers]
+        return {names.qualified(m, "across"): Estimate(value=METRICS.get(m)(texts, groups=None, mode="across").value)
+                for m in chosen_metrics}
 
     return semantic
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,31 +16,12 @@ from evalsuite.store import ResultStore
 from evalsuite.tasks.judging.judges import JudgeSpec, run_judges
 from evalsuite.tasks.judging.pairwise import PairwiseJudgeTask
 
-ANSWER = re.compile(r"\[The Start of Assistant (A|B)'s Answer\]\n(.*?)\n\[The End", re.S)
 BASE = ["short", "tiny", "mini", "wee", "small one"]
 CAND = ["a much longer answer", "also quite a bit longer", "longer still here", "x", "<b>bold & long answer</b>"]
 
 
-def _judge(name, rule):
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][0]["content"]
-            a, b = (dict(ANSWER.findall(prompt))[k] for k in "AB")
-            payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": f"So. {rule(a, b)}"}}]})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(payload.encode())
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, JudgeSpec(name=name, base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="rule")
-
-
 @pytest.fixture()
-def pairwise(tmp_path):
+def pairwise(tmp_path, pair_judge):
     folders = []
     for name, answers in (("base", BASE), ("cand", CAND)):
         folder = tmp_path / name
@@ -53,12 +31,10 @@ def pairwise(tmp_path):
             for i, a in enumerate(answers)))
         folders.append(folder)
     longer = lambda a, b: "[[A]]" if len(a) > len(b) else "[[B]]" if len(b) > len(a) else "[[C]]"  # noqa: E731
-    servers = [_judge("cand", longer), _judge("first", lambda a, b: "[[A]]"), _judge("tie", lambda a, b: "[[C]]")]
+    rules = {"cand": longer, "first": lambda a, b: "[[A]]", "tie": lambda a, b: "[[C]]"}
+    judges = [JudgeSpec(name=name, base_url=pair_judge(rule), model="rule") for name, rule in rules.items()]
     with ResultStore(tmp_path / "s.sqlite") as store:
-        run_judges(PairwiseJudgeTask, {"runs": [str(f) for f in folders], "n_boot": 20}, [j for _, j in servers],
-                   store, tmp_path / "pw")
-    for server, _ in servers:
-        server.shutdown()
+        run_judges(PairwiseJudgeTask, {"runs": [str(f) for f in folders], "n_boot": 20}, judges, store, tmp_path / "pw")
     combine_pairwise(tmp_path / "pw", ["cand", "first", "tie"])
     return tmp_path / "pw"
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,33 +14,17 @@ from evalsuite.store import ResultStore
 from evalsuite.tasks.judging.judges import JudgeSpec, run_judges
 from evalsuite.tasks.judging.pairwise import PairwiseJudgeTask
 
-ANSWER = re.compile(r"\[The Start of Assistant (A|B)'s Answer\]\n(.*?)\n\[The End", re.S)
 BASE = ["one two", "a b c", "short", "w x y z", "tiny one", "p q", "just this", "m n o", "brief", "k l m n o"]
 CAND = ["one two three four", "a", "a longer answer here", "w x", "tiny one indeed yes", "p q r s t u",
         "just", "m n o p q", "brief and then some more", "k"]
 
 
-def _server():
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][0]["content"]
-            a, b = (dict(ANSWER.findall(prompt))[k] for k in "AB")
-            # Prefers the longer answer; equal word counts are a tie.
-            verdict = "[[A]]" if len(a.split()) > len(b.split()) else "[[B]]" if len(b.split()) > len(a.split()) else "[[C]]"
-            payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": f"Because. {verdict}"}}]})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(payload.encode())
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, JudgeSpec(name="longer", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="rule")
+def _prefers_longer(a: str, b: str) -> str:
+    """Prefers the longer answer; equal word counts are a tie."""
+    return "[[A]]" if len(a.split()) > len(b.split()) else "[[B]]" if len(b.split()) > len(a.split()) else "[[C]]"
 
 
-def test_pairwise_run_stores_lc_win_rate(tmp_path):
+def test_pairwise_run_stores_lc_win_rate(tmp_path, pair_judge):
     folders = []
     for name, answers in (("base", BASE), ("cand", CAND)):
         folder = tmp_path / name
@@ -52,10 +33,9 @@ def test_pairwise_run_stores_lc_win_rate(tmp_path):
             json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"Q{i}", "response": a}) + "\n"
             for i, a in enumerate(answers)))
         folders.append(folder)
-    server, judge = _server()
+    judge = JudgeSpec(name="longer", base_url=pair_judge(_prefers_longer), model="rule")
     with ResultStore(tmp_path / "s.sqlite") as store:
         run_judges(PairwiseJudgeTask, {"runs": [str(f) for f in folders], "n_boot": 40}, [judge], store, tmp_path / "pw")
-    server.shutdown()
     result = combine_pairwise(tmp_path / "pw", ["longer"])
     lc = result.pairs[0].length_controlled
     # By hand: the candidate wins where it has more words, loses where fewer (no equal counts here).

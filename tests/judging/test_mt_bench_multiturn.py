@@ -10,11 +10,8 @@ import random
 import sys
 import types
 
-import numpy as np
 import pytest
 
-from evalsuite.backend import Capabilities
-from evalsuite.backends.identity import ModelFingerprint
 from evalsuite.data import DataRoots
 from evalsuite.errors import DataError
 from evalsuite.jsonl import read_jsonl
@@ -23,67 +20,9 @@ from evalsuite.reports.mt_bench_single import import_single
 from evalsuite.metrics.resampling import Resampling
 from evalsuite.runner import evaluate
 from evalsuite.store import ResultStore
-from evalsuite.task import GenerationResult, MultipleChoiceResult
-from evalsuite.tasks.generation import GenerationTask
 from evalsuite.tasks.judging.mt_bench import MTBenchJudgeTask, MTBenchProbabilityTask
-from evalsuite.tasks.judging.second_turn import SecondTurnTask
 
 pytestmark = pytest.mark.integration
-
-
-class Stub:
-    """A model and judge in one: answers name the question they answer; ratings and log-likelihoods are fixed by turn."""
-
-    name = "stub"
-
-    def __init__(self):
-        self.seen = []
-        self.fingerprint = ModelFingerprint(model="stub", revision=None, weights_sha256="1" * 64, backend="stub",
-                                            dtype="none", device="cpu")
-        self.capabilities = Capabilities(generate=True, loglikelihoods=True)
-
-    @staticmethod
-    def turn(text: str) -> int:
-        return 2 if "### User:" in text else 1
-
-    def generate(self, requests):
-        for i, r in enumerate(requests):
-            self.seen.append(r)
-            last = r.messages[-1]["content"]
-            if "[Instruction]" in last or "### User:" in last:  # a judge prompt
-                texts = ["Rating: [[8]]" if self.turn(last) == 1 else "Fine. [[4]]"]
-            else:
-                texts = [f"answer {k} to <{last[:20]}>" for k in range(r.sampling.n)]
-            yield [i], [GenerationResult(responses=texts, new_tokens=[3] * len(texts), finish_reasons=["stop"] * len(texts),
-                                         prompt_tokens=1)]
-
-    def loglikelihoods(self, requests):
-        for i, r in enumerate(requests):
-            assert r.text == "Rating: [[" and r.continuations == [f"{s}]]" for s in range(1, 11)]
-            target = 7 if self.turn(r.prefix) == 1 else 3
-            yield [i], [MultipleChoiceResult(loglikelihoods=[-2.0 - abs(s - target) for s in range(1, 11)], path="stub",
-                                             prompt_tokens=1)]
-
-    def close(self):
-        pass
-
-
-@pytest.fixture()
-def conversations(data_dir, tmp_path):
-    """First turns of a writing, a math and a coding question (2 samples each), then their second turns."""
-    questions = {str(q["question_id"]): q for q in read_jsonl(data_dir / "judging" / "mt_bench_questions.jsonl")}
-    chosen = [next(q for q in questions.values() if q["category"] == c) for c in ("writing", "math", "coding")]
-    prompts = tmp_path / "questions.jsonl"
-    prompts.write_text("".join(json.dumps(q) + "\n" for q in chosen))
-    stub, data = Stub(), DataRoots.from_root(data_dir)
-    with ResultStore(tmp_path / "s.sqlite") as store:
-        first = GenerationTask({"prompts": str(prompts), "text_field": "turns", "id_field": "question_id", "n": 2,
-                                "temperature": 0.7, "max_new_tokens": 16, "n_boot": 10}, data)
-        evaluate(first, stub, store, out_dir=tmp_path / "model" / "generate")
-        stub.seen.clear()
-        evaluate(SecondTurnTask({"first_turn": str(tmp_path / "model" / "generate"), "n_boot": 10}, data), stub, store,
-                 out_dir=tmp_path / "model" / "turn2")
-    return tmp_path / "model", chosen, stub.seen
 
 
 def test_second_turn_follows_the_models_own_first_answer(conversations):
@@ -138,9 +77,9 @@ def test_judge_prompts_are_fastchats_for_both_turns(conversations, data_dir, fas
                             {"role": "user", "content": user_prompt}]
 
 
-def test_per_turn_and_average_scores_parsed_and_probability_weighted(conversations, data_dir, tmp_path):
+def test_per_turn_and_average_scores_parsed_and_probability_weighted(conversations, data_dir, tmp_path, stub_model):
     folder, _, _ = conversations
-    data, stub, out = DataRoots.from_root(data_dir), Stub(), tmp_path / "mt"
+    data, stub, out = DataRoots.from_root(data_dir), stub_model, tmp_path / "mt"
     params = {"runs": [str(folder / "turn2")], "n_boot": 20, "samples_per_prompt": 2}
     with ResultStore(tmp_path / "judge.sqlite") as store:
         evaluate(MTBenchJudgeTask(params, data), stub, store, out_dir=out / "j")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,25 +18,8 @@ from evalsuite.tasks.judging.pairwise import PairwiseJudgeTask
 ANSWER = re.compile(r"\[The Start of Assistant (A|B)'s Answer\]\n(.*?)\n\[The End", re.S)
 
 
-def judge_server(rule, prompts=None):
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][0]["content"]
-            if prompts is not None:
-                prompts.append(prompt)
-            answers = dict(ANSWER.findall(prompt))
-            text = f"Explanation. {rule(answers['A'], answers['B'])}"
-            payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(payload.encode())
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, JudgeSpec(name=rule.__name__, base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="rule")
+def judge(pair_judge, rule, prompts=None) -> JudgeSpec:
+    return JudgeSpec(name=rule.__name__, base_url=pair_judge(rule, prompts), model="rule")
 
 
 def run_pairwise(runs, judges, store, out, **params):
@@ -74,13 +55,11 @@ def runs(tmp_path):
             write("third", ["medium len", "medium length", "medium size", "medium"]))
 
 
-def test_consistent_judge_and_position_biased_judge(runs, tmp_path):
+def test_consistent_judge_and_position_biased_judge(runs, tmp_path, pair_judge):
     seen: list[str] = []
-    s1, longer = judge_server(prefers_longer, seen)
-    s2, biased = judge_server(always_a)
+    longer, biased = judge(pair_judge, prefers_longer, seen), judge(pair_judge, always_a)
     with ResultStore(tmp_path / "s.sqlite") as store:
         result, records = run_pairwise(runs[:2], [longer, biased], store, tmp_path / "pw", n_boot=200)
-    s1.shutdown(); s2.shutdown()
     by_judge = {p.judge: p for p in result.pairs}
     # prefers_longer: the candidate is longer on 3 prompts, shorter on 1, whatever the order.
     assert (by_judge["prefers_longer"].wins, by_judge["prefers_longer"].ties, by_judge["prefers_longer"].losses) == (3, 0, 1)
@@ -105,13 +84,11 @@ def test_consistent_judge_and_position_biased_judge(runs, tmp_path):
     assert isinstance(load_result(tmp_path / "pw"), PairwiseResult)
 
 
-def test_unparseable_verdicts_are_excluded_and_three_runs_get_bradley_terry(runs, tmp_path):
-    s1, longer = judge_server(prefers_longer)
-    s2, mumbler = judge_server(mumbles)
+def test_unparseable_verdicts_are_excluded_and_three_runs_get_bradley_terry(runs, tmp_path, pair_judge):
+    longer, mumbler = judge(pair_judge, prefers_longer), judge(pair_judge, mumbles)
     with ResultStore(tmp_path / "s.sqlite") as store:
         result, _ = run_pairwise(list(runs), [longer, mumbler], store, tmp_path / "pw", n_boot=50)
         again, _ = run_pairwise(list(runs), [longer, mumbler], store, tmp_path / "pw", n_boot=50)
-    s1.shutdown(); s2.shutdown()
     mumbled = [p for p in result.pairs if p.judge == "mumbles"]
     assert all(p.n == 0 and p.unparseable_or_failed == 4 and p.win_rate is None for p in mumbled)
     assert result.judgments["unparseable"] == 24

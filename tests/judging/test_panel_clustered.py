@@ -23,7 +23,6 @@ from evalsuite.tasks.judging.mt_bench import MTBenchJudgeTask
 from evalsuite.tasks.judging.panel import RubricJudgeTask
 from evalsuite.tasks.judging.rubric import load_rubric
 
-from .test_mt_bench_multiturn import Stub, conversations  # noqa: F401  (the fixture)
 
 DIMS = load_rubric("default").dimension_names
 # judge -> the score it gives answer i (None: an unparseable verdict): judges share an item effect, and disagree.
@@ -72,14 +71,14 @@ def test_panel_means_have_statsmodels_cluster_robust_errors(tmp_path):
 
 
 @pytest.mark.integration
-def test_mt_bench_turns_of_one_conversation_are_one_cluster(conversations, data_dir, tmp_path):  # noqa: F811
+def test_mt_bench_turns_of_one_conversation_are_one_cluster(conversations, data_dir, tmp_path, stub_model):
     import statsmodels.api as sm
 
     folder, _, _ = conversations
     out = tmp_path / "mt"
     with ResultStore(tmp_path / "judge.sqlite") as store:
         evaluate(MTBenchJudgeTask({"runs": [str(folder / "turn2")], "n_boot": 200, "samples_per_prompt": 2},
-                                  DataRoots.from_root(data_dir)), Stub(), store, out_dir=out / "j")
+                                  DataRoots.from_root(data_dir)), stub_model, store, out_dir=out / "j")
     scores = combine_mt_bench(out, ["j"]).scores["turn2"]["j"]
     rated = [s for s in read_jsonl(out / "j" / "samples.jsonl") if s["status"] == "ok"]
     groups = np.unique([f"{s['prompt_id']}/{s['sample_index']}" for s in rated], return_inverse=True)[1]

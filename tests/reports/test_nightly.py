@@ -111,3 +111,19 @@ def test_the_lock_is_held_until_the_summary_is_written(suite, tmp_path, monkeypa
     assert json.loads((out / "summary.json").read_text())["night"] == summary["night"] == "2026-11-23"
     with NightlyLock(out / ".nightly.lock", "tiny-nightly"):  # released at the end
         pass
+
+
+@pytest.mark.integration
+def test_a_gate_below_its_mde_is_flagged_when_the_suite_is_loaded(suite, tmp_path, monkeypatch):
+    """12 questions cannot detect a 1-point drop: the warning names the rule before anything is evaluated."""
+    suite.write_text(suite.read_text().replace("mmlu-0shot.acc<-0.5", "mmlu-0shot.acc<-0.01"))
+    said: list[str] = []
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt  # evaluation would start here
+
+    monkeypatch.setattr(nightly, "_evaluate", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_night(suite, tmp_path / "out", night="2026-11-20", say=said.append)
+    assert len(said) == 1 and said[0].startswith("warning: fail_on rule mmlu-0shot.acc<-0.01@significant: |threshold| 0.01 "
+                                                 "is below the minimum detectable effect")

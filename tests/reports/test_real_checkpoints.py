@@ -99,15 +99,21 @@ def test_homogenization_equals_between_runs(analysis):
     assert direct.details["per_prompt"].keys() == load_answers(out / BASE / "generate").keys()
 
 
-def test_semantic_diversity_equals_the_registered_metric(analysis):
-    pytest.importorskip("evalsuite.metrics.diversity.novelty")
+def test_semantic_diversity_and_the_shaib_set_equal_the_metrics_themselves(analysis):
     from evalsuite.jobs.import_outputs import load_answers
-    from evalsuite.registry import METRICS
+    from evalsuite.metrics.diversity.compression import compression_ratio
+    from evalsuite.metrics.diversity.homogenization import homogenization_rougel
+    from evalsuite.metrics.diversity.novelty import distinct_k
+    from evalsuite.metrics.diversity.shaib import ngram_diversity, self_repetition
 
     record, out, _, _ = analysis
     answers = load_answers(out / SIMPO / "generate")  # N = 40 prompts, under the sample size: all of them
-    direct = METRICS.get("distinct_k")([answers[k] for k in sorted(answers)], mode="across")
-    assert record.summary(SIMPO).semantic["distinct_k.across"].value == direct.value
+    texts = [answers[k] for k in sorted(answers)]
+    got = record.summary(SIMPO).semantic
+    for name, metric in (("distinct_k", distinct_k), ("ngram_diversity", ngram_diversity), ("self_repetition", self_repetition),
+                         ("homogenization_rougel", homogenization_rougel), ("compression", compression_ratio)):
+        assert got[f"{name}.across"].value == pytest.approx(metric(texts, mode="across").value, abs=1e-12), name
+    assert "| homogenization (ROUGE-L) (across), sample |" in markdown_table(record)
 
 
 def test_record_reads_back_and_renders_escaped(analysis):
