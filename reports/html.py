@@ -165,24 +165,39 @@ def _judging_sections(root: Path, judging: dict[str, BaseModel]) -> tuple[list[s
         sections += _probability_section(panel)
     _, pairwise = _first(judging, PairwiseResult)
     if pairwise is not None:
-        rows = {f"{p.candidate} vs {p.baseline} ({p.judge})": {
-            "win rate": "n/a" if p.win_rate is None else f"{p.win_rate:.3f}",
-            "W/T/L": f"{p.wins}/{p.ties}/{p.losses}",
-            "length-controlled": _lc_cell(p),
-            "order-inconsistent": "n/a" if p.order_inconsistent_share is None else f"{p.order_inconsistent_share:.2f}",
-            "unparseable or failed": p.unparseable_or_failed} for p in pairwise.pairs}
+        rows = {f"{p.candidate} vs {p.baseline} ({p.judge})": _pair_row(p, bool(pairwise.probability_judges))
+                for p in pairwise.pairs}
         sections += ["<h2>Pairwise judging (both orders)</h2>", _table(_frame(rows, "comparison"))]
+        if pairwise.probability_judges:
+            mass = "; ".join(f"{p.judge} {p.probability_mass.mean:.3f}" for p in pairwise.pairs
+                             if p.probability_mass and p.probability_mass.mean is not None)
+            sections.append(f"<p class='note'>Win rate and its length control: {html_text(pairwise.scoring.get('win_rate', ''))}. "
+                            f"Probability-weighted columns: {html_text(pairwise.scoring.get('probability_win_rate', ''))}. "
+                            f"Mean probability on the three verdicts: {html_text(mass)}.</p>")
     _, audit = _first(judging, JudgeAudit)
     if audit is not None:
         sections.append(audit_section(audit))
     return sections, panel_records
 
 
-def _lc_cell(pair) -> str:
+def _pair_row(p, probabilities: bool) -> dict[str, Any]:
+    """One pairwise comparison: parsed win rate and its length control, then the probability-weighted ones."""
+    row: dict[str, Any] = {"win rate": "n/a" if p.win_rate is None else f"{p.win_rate:.3f}",
+                           "W/T/L": f"{p.wins}/{p.ties}/{p.losses}",
+                           "length-controlled": _lc_cell(p.length_controlled, p.length_controlled_error)}
+    if probabilities:
+        row["win rate (probability-weighted)"] = _mean_cell(p.probability_win_rate, p.probability_ci) if p.probability_n else "n/a"
+        row["length-controlled (probability-weighted)"] = _lc_cell(p.probability_length_controlled,
+                                                                   p.probability_length_controlled_error)
+    row["order-inconsistent"] = "n/a" if p.order_inconsistent_share is None else f"{p.order_inconsistent_share:.2f}"
+    row["unparseable or failed"] = p.unparseable_or_failed
+    return row
+
+
+def _lc_cell(lc, error: str | None) -> str:
     """AlpacaEval 2's length-controlled win rate with its bootstrap CI, or why there is none."""
-    lc = pair.length_controlled
     if lc is None or lc.value is None:
-        return "n/a" + (f" ({pair.length_controlled_error})" if pair.length_controlled_error else "")
+        return "n/a" + (f" ({error})" if error else "")
     ci = f" [{lc.ci[0]:.3f}, {lc.ci[1]:.3f}]" if lc.ci and None not in lc.ci else ""
     return f"{lc.value:.3f}{ci}"
 
@@ -261,8 +276,9 @@ def build_report(root: str | Path, out: str | Path, baseline: str | None = None,
     key_ends = [f"· {m}" for m in (names.ACCURACY, *headline_metrics())]
     key_metrics = [c for c in wide.columns if any(c.endswith(end) for end in key_ends)]
     sections = [f"<h1>{html_text(title)}</h1><p class='note'>Runs under {html_text(str(root))}; baseline "
-                f"<b>{html_text(baseline)}</b>. ▲/▼: significantly better/worse than the baseline in a paired test "
-                "(McNemar, Holm-corrected over all comparisons of that checkpoint; accuracy tasks only).</p>",
+                f"<b>{html_text(baseline)}</b>. ▲/▼: significantly higher/lower than the baseline in a paired "
+                "test (Holm-corrected over all comparisons of that checkpoint: McNemar for accuracy, a paired bootstrap "
+                "over prompts for diversity; for self-BLEU lower is more diverse).</p>",
                 "<h2>Summary</h2>", _table(wide[key_metrics] if key_metrics else wide, markers)]
     if checkpoints_dir is not None:  # the step curves open the report: what training did, step by step
         sections.insert(1, training_curves.html_section(checkpoints_dir, assets))

@@ -6,9 +6,8 @@
 
 ``--probabilities`` also scores each judge's prompts from its log-likelihoods (G-Eval; the judge needs its tokenizer).
 
-Each judge's run is written by the runner to ``OUT/<judge name>/`` (a rerun
-resumes from the store and retries failed requests); ``OUT/results.json`` and
-``OUT/judgments.jsonl`` combine the judges.
+Each judge's run is written by the runner to ``OUT/<judge name>/`` (a rerun resumes from the store and retries
+failed requests); ``OUT/results.json`` and ``OUT/judgments.jsonl`` combine the judges.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     _judge_options(mt)
     mt.add_argument("--data-dir", help="data root holding judging/ (default: $EVALSUITE_DATA_DIR)")
     mt.set_defaults(func=run_mt_bench_cmd)
-    for sub_parser in (panel, mt):
+    for sub_parser in (panel, pair, mt):
         sub_parser.add_argument("--probabilities", action="store_true",
                                 help="also probability-weighted scores from each judge's log-likelihoods (G-Eval)")
     return p
@@ -116,7 +115,8 @@ def run_pairwise_cmd(args: argparse.Namespace) -> int:
     for s in result.pairs:
         ci = "-" if s.ci is None else f"[{_pct(s.ci[0])}, {_pct(s.ci[1])}]"
         print(f"{s.candidate + ' vs ' + s.baseline:<40} {s.judge:<12} {_pct(s.win_rate):>9} {ci:>17} "
-              f"{f'{s.wins}/{s.ties}/{s.losses}':>11} {_pct(s.order_inconsistent_share):>18}%")
+              f"{f'{s.wins}/{s.ties}/{s.losses}':>11} {_pct(s.order_inconsistent_share):>18}%"
+              + ("" if s.probability_win_rate is None else f"  probability-weighted {_pct(s.probability_win_rate)}%"))
     return _done(args, result.judgments)
 
 

@@ -43,7 +43,7 @@ from evalsuite.serve import create_app
 from evalsuite.store import ResultStore
 from evalsuite.tasks.judging.items import run_labels
 from evalsuite.tasks.judging.judges import JudgeSpec, run_judges
-from evalsuite.tasks.judging.pairwise import PairwiseJudgeTask
+from evalsuite.tasks.judging.pairwise import PairwiseJudgeTask, PairwiseProbabilityTask
 from evalsuite.tasks.judging.panel import RubricJudgeTask, RubricProbabilityTask
 
 MMLU_SUBJECTS = "high_school_geography,marketing,high_school_psychology"
@@ -152,7 +152,8 @@ def judge_answers(runs: Path, checkpoints: list[str], baseline: str, judges: lis
                panel_out, probability_cls=scoring)
     panel = combine_panel(panel_out, [j.name for j in judges])
     pairs = [str(runs / baseline / "generate")] + [str(runs / n / "generate") for n in checkpoints if n not in ("base", baseline)]
-    run_judges(PairwiseJudgeTask, {"runs": pairs, "seed": 0, "n_boot": 200}, judges[:1], store, pair_out)
+    run_judges(PairwiseJudgeTask, {"runs": pairs, "seed": 0, "n_boot": 200}, judges[:1], store, pair_out,
+               probability_cls=PairwiseProbabilityTask if judges[0].tokenizer else None)
     combine_pairwise(pair_out, [judges[0].name])
     self_runs = {j.name: run_labels(pairs)[0] for j in judges[:1]} if self_judged else None
     write_audit(runs / JUDGING / "audit", audit_judges(pair_out, panel=panel_out, self_runs=self_runs))

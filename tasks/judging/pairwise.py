@@ -8,6 +8,14 @@ every pair it is in; runs are paired in the order given. Request keys are
 ``<baseline>|<candidate>|<prompt id>|<order>``: in order 0 the candidate is
 shown as B, in order 1 as A. ``evalsuite.reports.judge_runs`` combines the
 orders (a disagreement is a tie) and the judges.
+
+``judge-pairwise-probs`` scores the same prompts from the judge's
+log-likelihoods, as AlpacaEval 2's weighted annotators do: after the prompt and
+the opening ``[[`` of the verdict, the continuations ``A]]``, ``B]]`` and
+``C]]``, renormalised over the three. Per order, the candidate's soft preference
+is p(candidate's letter) + 0.5 p(tie); a pair's preference is the mean of its two
+orders (position bias cancels); each order's sample keeps the mass that fell on
+the three verdicts. Defined where no verdict parses.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from evalsuite.errors import ConfigError, DataError
 from evalsuite.registry import register_task
 from evalsuite.scores import Scores, register_score_kind
 from evalsuite.task import GenerationRequest, GenerationResult
-from evalsuite.tasks.judging.base import Judgments, JudgeTask, status, verdict_counts
+from evalsuite.tasks.judging.base import JudgeParams, Judgments, JudgeTask, MeanSummary, status, verdict_counts
 from evalsuite.tasks.judging.items import Item, load_items
+from evalsuite.tasks.judging.probability import SCORE_CLOSE, ProbabilityJudgeTask, ProbabilityScore, with_tokenizer
 from evalsuite.tasks.judging.verdicts import Verdict, distinct, raw_text, unparseable
 
 PAIRWISE_PROMPT_VERSION = "1"
@@ -48,6 +57,13 @@ _TWO_SCORES_BACKUP = re.compile(r"\[(\d+\.?\d*),\s?(\d+\.?\d*)\]")
 TIE_DELTA = 0.1
 # Order 0 shows the candidate as B, order 1 as A.
 CANDIDATE_SHOWN_AS = ("B", "A")
+# The verdicts scored by judge-pairwise-probs, and what each is worth to the answer shown as A.
+VERDICT_LETTERS = ("A", "B", "C")
+VALUE_FOR_A = (1.0, 0.0, 0.5)
+PAIRWISE_SCORING_NOTE = (
+    "probability-weighted (AlpacaEval 2 weighted annotator): p of the verdicts 'A]]', 'B]]', 'C]]' after the judge "
+    "prompt and '[[', renormalised over the three; per order p(candidate) + 0.5 p(tie); a pair's preference is the mean "
+    "of its two orders")
 
 
 def parse_pairwise(text: str | None) -> Verdict:
@@ -185,3 +201,77 @@ class PairwiseJudgeTask(JudgeTask):
         runs = list(dict.fromkeys(item.label for item in self.items))
         pairs = [list(p) for p in dict.fromkeys((b.label, c.label) for b, c in self.pairs)]
         return {"prompt_version": PAIRWISE_PROMPT_VERSION, "runs": runs, "run_pairs": pairs, "unpaired_prompts": self.unpaired}
+
+    # What the probability-scoring twin (judge-pairwise-probs) needs: where the verdict is written.
+    def score_openings(self) -> list[tuple[str, str]]:
+        return [("", "[[")]
+
+    def probability_aggregate(self, scored: dict[str, ProbabilityScore]) -> tuple["PairwiseProbabilityScores", list[dict]]:
+        """Per order, the three verdicts' probabilities, the mass on them and the candidate's soft preference;
+        per pair of runs, the mean over pairs of both orders' mean preference (no interval)."""
+        pairs = {pair_key(b.label, c.label, b.prompt_id): (b, c) for b, c in self.pairs}
+        samples = []
+        for request in self.requests():
+            if request.key not in scored:
+                continue
+            score, (key, order) = scored[request.key], request.key.rsplit("|", 1)
+            (base, cand), side = pairs[key], CANDIDATE_SHOWN_AS[int(order)]
+            # score = p(A) + 0.5 p(tie): the preference of the answer shown as A; the one shown as B gets the rest.
+            shown_a = min(max(score.score, 0.0), 1.0)  # rounding must not leave [0, 1]
+            preference = shown_a if side == "A" else 1.0 - shown_a
+            samples.append({"pair": key, "baseline": base.label, "candidate": cand.label, "prompt_id": base.prompt_id,
+                            "order": int(order), "candidate_shown_as": side,
+                            "probabilities": dict(zip(VERDICT_LETTERS, score.probabilities)), "mass": score.mass,
+                            "soft_preference": preference, "len_candidate": len(cand.answer.split()),
+                            "len_baseline": len(base.answer.split())})
+        return PairwiseProbabilityScores(items=len(samples), pairs=self._soft_rates(samples),
+                                         mass=self.mean_summary([s["mass"] for s in samples])), samples
+
+    def _soft_rates(self, samples: list[dict]) -> list["PairSoftWins"]:
+        orders: dict[str, dict[int, float]] = {}
+        for s in samples:
+            orders.setdefault(s["pair"], {})[s["order"]] = s["soft_preference"]
+        runs = {pair_key(b.label, c.label, b.prompt_id): (b.label, c.label) for b, c in self.pairs}
+        out = []
+        for base, cand in dict.fromkeys(runs.values()):
+            both = [(o[0] + o[1]) / 2 for key, o in orders.items() if runs[key] == (base, cand) and len(o) == 2]
+            n_pairs = sum(runs[key] == (base, cand) for key in runs)
+            out.append(PairSoftWins(baseline=base, candidate=cand, n=len(both), missing=n_pairs - len(both),
+                                    soft_win_rate=sum(both) / len(both) if both else None))
+        return out
+
+
+class PairSoftWins(BaseModel):
+    """The candidate's mean soft preference against the baseline over pairs scored in both orders (no interval)."""
+
+    baseline: str
+    candidate: str
+    soft_win_rate: float | None
+    n: int
+    missing: int  # pairs without both orders scored
+
+
+@register_score_kind
+class PairwiseProbabilityScores(Scores):
+    """One judge's probability-weighted pairwise preferences: per pair of runs, and the mean mass on the verdicts."""
+
+    kind: Literal["judge_pairwise_probs"] = "judge_pairwise_probs"
+    items: int
+    pairs: list[PairSoftWins]
+    mass: MeanSummary
+
+
+@register_task
+class PairwiseProbabilityTask(ProbabilityJudgeTask):
+    name = "judge-pairwise-probs"
+    version = PAIRWISE_PROMPT_VERSION
+    description = "Probability-weighted (soft) preferences of judge-pairwise's prompts, from the judge's log-likelihoods"
+    Params = with_tokenizer(JudgeParams)
+    source_cls = PairwiseJudgeTask
+    scoring_note = PAIRWISE_SCORING_NOTE
+
+    def options(self) -> tuple[list[str], list[float]]:
+        return [f"{letter}{SCORE_CLOSE}" for letter in VERDICT_LETTERS], list(VALUE_FOR_A)
+
+    def run_metadata(self) -> dict[str, Any]:
+        return {**super().run_metadata(), "verdicts": self.continuations}

@@ -116,8 +116,9 @@ class ProbabilityJudgeTask(Task):
 
     ``source_cls`` is the judging task whose prompts are scored; it provides
     ``score_openings()`` (key suffix, the judge answer's start up to the score),
-    ``scale`` (low, high) and ``probability_aggregate(scored)``. Each of the
-    source's requests becomes one request per opening, keyed
+    ``scale`` (low, high) and ``probability_aggregate(scored)``; a twin whose
+    options are not a numeric scale (pairwise verdicts) overrides :meth:`options`
+    and ``scoring_note``. Each of the source's requests becomes one request per opening, keyed
     ``<source key>#<suffix>`` (the bare key for an empty suffix), grouped by the
     source key so the prompt is a shared prefix.
     """
@@ -125,12 +126,17 @@ class ProbabilityJudgeTask(Task):
     source_cls: ClassVar[type]
     output_type: ClassVar[str] = "multiple_choice"
     result_type: ClassVar[type] = MultipleChoiceResult
+    scoring_note: ClassVar[str] = SCORING_NOTE
 
     def __init__(self, params: dict[str, Any] | None = None, data: DataRoots | None = None):
         super().__init__(params, data)
         self.source = self.source_cls({k: v for k, v in self.params_passed.items() if k != "judge_tokenizer"}, self.data)
         self.renderer = PromptRenderer(self.params.judge_tokenizer)
-        self.continuations, self.values = scale_continuations(*self.source.scale)
+        self.continuations, self.values = self.options()
+
+    def options(self) -> tuple[list[str], list[float]]:
+        """The continuations scored after each opening, and the value of each (the scale's points by default)."""
+        return scale_continuations(*self.source.scale)
 
     def resolved_params(self) -> dict[str, Any]:
         out = {k: v for k, v in self.source.resolved_params().items() if k not in GENERATION_ONLY}
@@ -151,7 +157,7 @@ class ProbabilityJudgeTask(Task):
         return self.source.probability_aggregate(scored)
 
     def run_metadata(self) -> dict[str, Any]:
-        return {**self.source.run_metadata(), "prompt_format": self.renderer.format, "scoring": SCORING_NOTE,
+        return {**self.source.run_metadata(), "prompt_format": self.renderer.format, "scoring": self.scoring_note,
                 "scale": self.values}
 
 

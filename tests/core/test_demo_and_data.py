@@ -48,6 +48,9 @@ def test_quick_demo_runs_end_to_end(data_dir, tmp_path):
     # a tiny judge writes no parseable verdict, but its probabilities over the scale always give a score
     assert len(panel.probability_scores) == len(checkpoints)
     assert all(0 < m.mean <= 1 for m in panel.probability_mass.values())
+    pairwise = load_result(work / "runs" / "_judging" / "pairwise")  # soft preferences give win rates and their LC
+    assert pairwise.probability_judges and all(0 <= p.probability_win_rate <= 1 for p in pairwise.pairs)
+    assert all(p.probability_length_controlled is not None or p.probability_length_controlled_error for p in pairwise.pairs)
     page = report.read_text(encoding="utf-8")
     assert "data:image/png;base64," in page and "Judge panel" in page and "grpo_nodiv" in page
     assert "Probability-weighted scores" in page and "Meta-Llama-3-8B-Instruct" in page
