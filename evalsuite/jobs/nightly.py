@@ -166,13 +166,13 @@ def run_night(suite_path: str | Path, out: str | Path, night: str | None = None,
     night = night or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     nights = out / "nights"
     started = time.perf_counter()
-    # Gates below their minimum detectable effect are flagged as the suite is loaded (from the last night's
-    # discordance when there is one, else the stated assumption), before anything is evaluated.
-    loaded = plan_for(suite, latest_night(out) if nights.is_dir() else None, None, 0.05, 0.8)
-    for warning in loaded.warnings:
-        say(f"warning: {warning}")
     # The lock covers everything down to summary.json, so a second run cannot interleave its report or summary.
     with NightlyLock(out / ".nightly.lock", suite.name):
+        # Gates below their minimum detectable effect are flagged as the suite is loaded (from the last night's
+        # discordance when there is one, else the stated assumption), before anything is evaluated.
+        loaded = plan_for(suite, latest_night(out) if nights.is_dir() else None, None, 0.05, 0.8)
+        for warning in loaded.warnings:
+            say(f"warning: {warning}")
         with ResultStore(out / "results.sqlite") as store:
             computed, from_store = _evaluate(suite, checkpoints, data, store, night, nights / night, chosen, say)
             trend = _trend(store, suite.name)
