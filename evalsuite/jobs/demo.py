@@ -14,7 +14,9 @@
 Everything is stored as it finishes, so a second run reuses it. ``quick`` shrinks every stage
 (a few training steps, a handful of questions) for CI smoke runs. A tiny model trained here for
 minutes cannot write a parseable verdict: the panel then shows those verdicts counted as
-unparseable — never guessed. Pass judges to get scores from a real judge model.
+unparseable — never guessed — beside the probability-weighted scores and soft pairwise preferences its
+log-probabilities still give (G-Eval; AlpacaEval's weighted annotators). Pass judges to get scores from a
+real judge model.
 """
 
 from __future__ import annotations
