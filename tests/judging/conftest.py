@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,25 @@ from evalsuite.tasks.judging.second_turn import SecondTurnTask
 
 # The two answers of a pairwise judge prompt (FastChat's layout).
 PAIR_ANSWER = re.compile(r"\[The Start of Assistant (A|B)'s Answer\]\n(.*?)\n\[The End", re.S)
+
+
+@pytest.fixture()
+def answer_runs(tmp_path):
+    """``make({name: answers}) -> [folder, ...]``: a generation run folder (``samples.jsonl``, one answer per
+    prompt, prompt ids 0, 1, ...) under ``tmp_path`` for each name, in order."""
+
+    def make(runs: dict[str, list[str]]) -> list[Path]:
+        folders = []
+        for name, answers in runs.items():
+            folder = tmp_path / name
+            folder.mkdir()
+            folder.joinpath("samples.jsonl").write_text("".join(
+                json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"Q{i}", "response": a}) + "\n"
+                for i, a in enumerate(answers)))
+            folders.append(folder)
+        return folders
+
+    return make
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -21,15 +20,8 @@ CAND = ["a much longer answer", "also quite a bit longer", "longer still here", 
 
 
 @pytest.fixture()
-def pairwise(tmp_path, pair_judge):
-    folders = []
-    for name, answers in (("base", BASE), ("cand", CAND)):
-        folder = tmp_path / name
-        folder.mkdir()
-        folder.joinpath("samples.jsonl").write_text("".join(
-            json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"Q{i}", "response": a}) + "\n"
-            for i, a in enumerate(answers)))
-        folders.append(folder)
+def pairwise(tmp_path, pair_judge, answer_runs):
+    folders = answer_runs({"base": BASE, "cand": CAND})
     longer = lambda a, b: "[[A]]" if len(a) > len(b) else "[[B]]" if len(b) > len(a) else "[[C]]"  # noqa: E731
     rules = {"cand": longer, "first": lambda a, b: "[[A]]", "tie": lambda a, b: "[[C]]"}
     judges = [JudgeSpec(name=name, base_url=pair_judge(rule), model="rule") for name, rule in rules.items()]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -24,15 +23,8 @@ def _prefers_longer(a: str, b: str) -> str:
     return "[[A]]" if len(a.split()) > len(b.split()) else "[[B]]" if len(b.split()) > len(a.split()) else "[[C]]"
 
 
-def test_pairwise_run_stores_lc_win_rate(tmp_path, pair_judge):
-    folders = []
-    for name, answers in (("base", BASE), ("cand", CAND)):
-        folder = tmp_path / name
-        folder.mkdir()
-        folder.joinpath("samples.jsonl").write_text("".join(
-            json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"Q{i}", "response": a}) + "\n"
-            for i, a in enumerate(answers)))
-        folders.append(folder)
+def test_pairwise_run_stores_lc_win_rate(tmp_path, pair_judge, answer_runs):
+    folders = answer_runs({"base": BASE, "cand": CAND})
     judge = JudgeSpec(name="longer", base_url=pair_judge(_prefers_longer), model="rule")
     with ResultStore(tmp_path / "s.sqlite") as store:
         run_judges(PairwiseJudgeTask, {"runs": [str(f) for f in folders], "n_boot": 40}, [judge], store, tmp_path / "pw")

@@ -4,7 +4,6 @@ are known and that never write a parseable verdict (the demo's tiny local judge)
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 
@@ -78,15 +77,8 @@ def by_hand(rule, base: str, cand: str) -> tuple[float, float, float, float]:
 
 
 @pytest.fixture()
-def runs(tmp_path):
-    folders = []
-    for name, answers in (("base", BASE), ("cand", CAND)):
-        folder = tmp_path / name
-        folder.mkdir()
-        folder.joinpath("samples.jsonl").write_text("".join(
-            json.dumps({"prompt_id": str(i), "sample_index": 0, "prompt": f"Q{i}", "response": a}) + "\n"
-            for i, a in enumerate(answers)))
-        folders.append(str(folder))
+def runs(answer_runs):
+    folders = [str(f) for f in answer_runs({"base": BASE, "cand": CAND})]
     return folders
 
 
