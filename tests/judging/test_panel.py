@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -30,36 +28,20 @@ def rule_score(answer: str, offset: int) -> int:
     return int(min(5, max(1, len(answer.split()) // 2 + offset)))
 
 
-def make_judge(mode: str, offset: int = 0, down: set[str] | None = None):
-    """A judge server; with ``down``, a request about an answer in ``down`` fails (HTTP 500) while it is there."""
+def make_judge(chat_judge, mode: str, offset: int = 0, down: set[str] | None = None) -> tuple[str, list[str]]:
+    """A judge endpoint and the prompts it was sent; with ``down``, a request about an answer in ``down`` fails
+    (HTTP 500) while it is there."""
     prompts: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            prompt = body["messages"][0]["content"]
-            prompts.append(prompt)
-            answer = re.search(r"\[The Start of Assistant's Answer\]\n(.*)\n\[The End of Assistant's Answer\]", prompt, re.S)[1]
-            if mode == "fail" or answer in (down or ()):
-                self.send_response(500)
-                self.end_headers()
-                return
-            if mode == "garbage":
-                text = "I think it is fine."
-            else:
-                text = "Reasonable.\n" + "\n".join(f"[[{d}: {rule_score(answer, offset)}]]" for d in DIMS)
-            payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(payload.encode())
+    def reply(prompt: str) -> str | None:
+        answer = re.search(r"\[The Start of Assistant's Answer\]\n(.*)\n\[The End of Assistant's Answer\]", prompt, re.S)[1]
+        if mode == "fail" or answer in (down or ()):
+            return None
+        if mode == "garbage":
+            return "I think it is fine."
+        return "Reasonable.\n" + "\n".join(f"[[{d}: {rule_score(answer, offset)}]]" for d in DIMS)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/v1", prompts
+    return chat_judge(reply, prompts), prompts
 
 
 @pytest.fixture()
@@ -88,15 +70,14 @@ def run_panel(runs, judges, store, out, **params):
     return combine_panel(out, [j.name for j in judges]), read_jsonl(Path(out) / "judgments.jsonl")
 
 
-def test_panel_scores_agreement_and_blindness(runs, tmp_path):
-    s1, url1, prompts1 = make_judge("ok", 0)
-    s2, url2, _ = make_judge("ok", 1)
+def test_panel_scores_agreement_and_blindness(runs, tmp_path, chat_judge):
+    url1, prompts1 = make_judge(chat_judge, "ok", 0)
+    url2, _ = make_judge(chat_judge, "ok", 1)
     items = load_items(runs)
     with ResultStore(tmp_path / "s.sqlite") as store:
         judges = [_judge(url1, "j1", concurrency=1), _judge(url2, "j2")]
         result, records = run_panel(runs, judges, store, tmp_path / "panel", seed=7, n_boot=200)
         again, _ = run_panel(runs, [_judge(url1, "j1"), _judge(url2, "j2")], store, tmp_path / "again", seed=7, n_boot=200)
-    s1.shutdown(); s2.shutdown()
     assert result.judgments == {"ok": 24, "unparseable": 0, "failed": 0, "from_store": 0}
     assert again.judgments["from_store"] == 24 and len(prompts1) == 12  # the second run asked nothing
     assert not any("ckpt-" in p for p in prompts1)  # the judge never sees which checkpoint answered
@@ -124,14 +105,13 @@ def test_panel_scores_agreement_and_blindness(runs, tmp_path):
     assert {r["judge"] for r in records} == {"j1", "j2"} and len(records) == 24
 
 
-def test_unparseable_and_failed_judgments_are_counted_not_guessed(runs, tmp_path):
-    good, url_good, _ = make_judge("ok")
-    bad, url_bad, _ = make_judge("garbage")
-    down, url_down, _ = make_judge("fail")
+def test_unparseable_and_failed_judgments_are_counted_not_guessed(runs, tmp_path, chat_judge):
+    url_good, _ = make_judge(chat_judge, "ok")
+    url_bad, _ = make_judge(chat_judge, "garbage")
+    url_down, _ = make_judge(chat_judge, "fail")
     judges = [_judge(url_good, "good"), _judge(url_bad, "garbage"), _judge(url_down, "down")]
     with ResultStore(tmp_path / "s.sqlite") as store:
         result, records = run_panel(runs, judges, store, tmp_path / "panel", n_boot=100)
-        good.shutdown(); bad.shutdown(); down.shutdown()
         retry_key_rows = store.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
     assert result.judgments == {"ok": 12, "unparseable": 12, "failed": 12, "from_store": 0}
     assert retry_key_rows == 24  # failed requests are not stored: a rerun asks again
@@ -145,9 +125,9 @@ def test_unparseable_and_failed_judgments_are_counted_not_guessed(runs, tmp_path
     assert result.scores["ckpt-short"]["naturalness"].n_items == 6
 
 
-def test_failed_requests_are_recorded_then_only_they_are_retried(runs, tmp_path):
+def test_failed_requests_are_recorded_then_only_they_are_retried(runs, tmp_path, chat_judge):
     down = {"ok", "yes", "one two three four five six"}  # three answers the server cannot judge the first time
-    server, url, prompts = make_judge("ok", down=down)
+    url, prompts = make_judge(chat_judge, "ok", down=down)
     judge = _judge(url, "flaky")
     with ResultStore(tmp_path / "s.sqlite") as store:
         first, _ = run_panel(runs, [judge], store, tmp_path / "panel", n_boot=50)
@@ -155,7 +135,6 @@ def test_failed_requests_are_recorded_then_only_they_are_retried(runs, tmp_path)
         asked_first = len(prompts)
         down.clear()
         second, records = run_panel(runs, [judge], store, tmp_path / "panel", n_boot=50)
-    server.shutdown()
     assert first.judgments == {"ok": 9, "unparseable": 0, "failed": 3, "from_store": 0}
     assert sorted(f.key for f in first_run.failed) == ["ckpt-long/1/0", "ckpt-short/0/0", "ckpt-short/1/0"]
     assert asked_first == 9 + 3 * 2  # each failed request was tried twice (max_retries=1)

